@@ -1,0 +1,124 @@
+"""Fixes for the pinned stack, each applied once, before BasicSR or mmseg is imported.
+
+Why each exists:
+* basicsr 1.4.2 imports ``torchvision.transforms.functional_tensor``, which torchvision renamed to
+  ``_functional_tensor``; without the alias ``import basicsr`` fails.
+* mmsegmentation imports ``mmcv.ops``, which loads the compiled ``mmcv._ext``; mmcv-lite ships none.  DeepLabv3+
+  needs no compiled op, so an import-time stand-in lets mmseg import, and any compiled op raises when *called*.
+  The stand-in is installed only when the real extension is absent.
+* ``basicsr.train.load_resume_state`` maps the state onto ``torch.cuda.current_device()``, which fails on CPU;
+  we replace it with a loader that maps onto the available device.
+"""
+import importlib
+import importlib.util
+import os
+import os.path as osp
+import sys
+import types
+
+import torch
+
+MMCV_EXT = 'mmcv._ext'
+
+
+def alias_torchvision_functional_tensor():
+    """Make ``torchvision.transforms.functional_tensor`` importable again (renamed in torchvision 0.17)."""
+    name = 'torchvision.transforms.functional_tensor'
+    if name in sys.modules:
+        return
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        sys.modules[name] = importlib.import_module('torchvision.transforms._functional_tensor')
+
+
+class CompiledOpUnavailable(RuntimeError):
+    """Raised when code calls an mmcv compiled op under mmcv-lite."""
+
+
+def _missing_op(op_name):
+
+    def op(*args, **kwargs):
+        raise CompiledOpUnavailable(
+            f'mmcv compiled op "{op_name}" was called, but mmcv-lite has no compiled extension ({MMCV_EXT}). '
+            'Install the full mmcv package to use it; the SCL-LLE segmentor (DeepLabv3+) needs none.')
+
+    op.__name__ = op_name
+    return op
+
+
+def _make_ext_standin():
+    module = types.ModuleType(MMCV_EXT, 'Stand-in for the missing compiled mmcv extension (installed by sclle_basicsr).')
+    module.__spec__ = importlib.util.spec_from_loader(MMCV_EXT, loader=None)
+    module.__file__ = None
+    module.IS_SCLLE_STANDIN = True
+
+    def __getattr__(attr):  # mmcv's ext_loader asserts hasattr(ext, op) at import time
+        if attr.startswith('__'):
+            raise AttributeError(attr)
+        return _missing_op(attr)
+
+    module.__getattr__ = __getattr__
+    return module
+
+
+def install_mmcv_ext_standin():
+    """Install the stand-in only when mmcv is installed and its compiled extension is not."""
+    if MMCV_EXT in sys.modules or importlib.util.find_spec('mmcv') is None:
+        return False
+    if importlib.util.find_spec(MMCV_EXT) is not None:
+        return False
+    sys.modules[MMCV_EXT] = _make_ext_standin()
+    return True
+
+
+def _map_location():
+    if torch.cuda.is_available():
+        device_id = torch.cuda.current_device()
+        return lambda storage, loc: storage.cuda(device_id)
+    return lambda storage, loc: storage
+
+
+def _latest_state(state_dir):
+    if not osp.isdir(state_dir):
+        return None
+    iters = [int(f[:-len('.state')]) for f in os.listdir(state_dir) if f.endswith('.state') and f[:-6].isdigit()]
+    return osp.join(state_dir, f'{max(iters)}.state') if iters else None
+
+
+def load_resume_state(opt):
+    """CPU-safe replacement of ``basicsr.train.load_resume_state`` (same contract).
+
+    ``auto_resume`` looks under ``opt['path']['experiments_root']`` (BasicSR looks under ``./experiments`` of the
+    working directory, which breaks runs started from another folder).  The state is BasicSR's own pickle, written
+    by this run, so it is loaded with ``weights_only=False`` (its schedulers hold ``Counter`` objects).
+    """
+    from basicsr.utils import check_resume
+    resume_state_path = None
+    if opt.get('auto_resume'):
+        resume_state_path = _latest_state(osp.join(opt['path']['experiments_root'], 'training_states'))
+        if resume_state_path is not None:
+            opt['path']['resume_state'] = resume_state_path
+    elif opt['path'].get('resume_state'):
+        resume_state_path = opt['path']['resume_state']
+    if resume_state_path is None:
+        return None
+    if not osp.isfile(resume_state_path):
+        raise FileNotFoundError(f'resume state {resume_state_path} (path.resume_state) does not exist')
+    resume_state = torch.load(resume_state_path, map_location=_map_location(), weights_only=False)
+    check_resume(opt, resume_state['iter'])
+    return resume_state
+
+
+def patch_basicsr_resume():
+    import basicsr.train
+    basicsr.train.load_resume_state = load_resume_state
+
+
+def apply():
+    alias_torchvision_functional_tensor()
+    install_mmcv_ext_standin()
+    patch_basicsr_resume()
+
+
+apply()
