@@ -28,5 +28,11 @@ setup(
     python_requires='>=3.9',
     install_requires=read_requirements(),
     license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'sclle-enhance=sclle_basicsr.enhance:main',
+            'sclle-export=sclle_basicsr.export:main',
+        ],
+    },
     zip_safe=False,
 )
