@@ -1,0 +1,362 @@
+"""SCL-LLE training data: inputs with semantic labels, plus unpaired positives and negatives."""
+import io
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import torch
+from basicsr.utils import FileClient, get_root_logger, imfrombytes, img2tensor
+from basicsr.utils.registry import DATASET_REGISTRY
+from PIL import Image
+from torch.utils import data as data
+
+from sclle_basicsr.data.image_checks import is_image_file, probe_image, screen_image_paths
+
+IGNORE_INDEX = 255
+INPUT_SUFFIX = '_leftImg8bit'
+TRAIN_IDS_SUFFIX = '_gtFine_labelTrainIds'
+LABEL_IDS_SUFFIX = '_gtFine_labelIds'
+OTHER_GT_SUFFIXES = ('_gtFine_color', '_gtFine_instanceIds', '_gtFine_polygons', '_gtCoarse_color',
+                     '_gtCoarse_instanceIds')
+
+# Cityscapes label id -> train id, from cityscapesScripts (mcordts/cityscapesScripts,
+# cityscapesscripts/helpers/labels.py, the `labels` table: id, trainId).  Ids 0-6, 9, 10, 14-16, 18, 29, 30 and
+# the license plate (-1, never stored in a uint8 PNG) have trainId 255 (ignore); every id not listed maps to 255.
+CITYSCAPES_ID_TO_TRAINID = {
+    7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12, 26: 13, 27: 14,
+    28: 15, 31: 16, 32: 17, 33: 18
+}
+_ID_TO_TRAINID_LUT = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+for _id, _train_id in CITYSCAPES_ID_TO_TRAINID.items():
+    _ID_TO_TRAINID_LUT[_id] = _train_id
+
+
+def labelids_to_trainids(label):
+    """Map a Cityscapes ``labelIds`` array to ``trainIds`` (255 = ignore)."""
+    label = np.asarray(label)
+    if label.min(initial=0) < 0 or label.max(initial=0) > 255:
+        raise ValueError(f'labelIds outside 0..255 (min {label.min()}, max {label.max()})')
+    return _ID_TO_TRAINID_LUT[label.astype(np.intp)]
+
+
+def _walk_files(folder, recursive):
+    """Sorted file paths under ``folder`` (hidden files and folders skipped)."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        found.extend(osp.join(root, f) for f in sorted(files) if not f.startswith('.'))
+        if not recursive:
+            break
+    return found
+
+
+def _require_folder(folder, option):
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ValueError(f'Option {option} must be a folder path, got {folder!r}.')
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'Folder {osp.abspath(folder)} (option {option}) does not exist or is not a folder.')
+    return str(folder)
+
+
+def _stem(path):
+    return osp.splitext(osp.basename(path))[0]
+
+
+def _label_key(path):
+    """(key, kind) of a label file: kind 'trainIds' or 'labelIds'; None for other Cityscapes ground-truth files."""
+    stem = _stem(path)
+    if stem.endswith(TRAIN_IDS_SUFFIX):
+        return stem[:-len(TRAIN_IDS_SUFFIX)], 'trainIds'
+    if stem.endswith(LABEL_IDS_SUFFIX):
+        return stem[:-len(LABEL_IDS_SUFFIX)], 'labelIds'
+    if stem.endswith(OTHER_GT_SUFFIXES):
+        return None
+    return stem, 'trainIds'
+
+
+def _image_size(path):
+    """(height, width) read from the header only."""
+    with Image.open(path) as img:
+        return img.height, img.width
+
+
+@DATASET_REGISTRY.register()
+class UnpairedContrastiveDataset(data.Dataset):
+    """Low-light inputs (with optional semantic labels) and unpaired positive / negative exposure samples.
+
+    Options (``opt``):
+        dataroot_lq (str): inputs.  A Cityscapes ``leftImg8bit`` tree (searched recursively for
+            ``*_leftImg8bit.<ext>``) or, when no such file exists, the image files directly in the folder.
+        dataroot_label (str, optional): labels, searched recursively.  For an input with key ``K`` (its name
+            without ``_leftImg8bit`` and extension) the label is ``K_gtFine_labelTrainIds.png``, else
+            ``K_gtFine_labelIds.png`` (mapped to trainIds with ``CITYSCAPES_ID_TO_TRAINID``), else a file named
+            ``K`` with an image extension (values already trainIds).  255 = ignore.  Every input needs its label
+            and labels must have their image's size.
+        dataroot_pos (str, optional): normal-light images (flat folder).  Key ``pos`` only when given.
+        dataroot_neg (str | list[str], optional): one folder per kind of negative (e.g. under-, over-exposed).
+            Key ``neg`` (always a list, one entry per folder) only when given.
+        crop_size (int): training crop, default 384.  Inputs smaller than it (either side) are resized up so their
+            short side equals it (bilinear; labels nearest), then cropped.  Positives and negatives are randomly
+            cropped to it, resized up the same way first when smaller.
+        use_hflip (bool): random horizontal flip of input and label together (train), default true.
+        darken (dict, optional): ``{gamma: [a, b], gain: [c, d]}``: input I -> clip(gain * I ** gamma) with gamma,
+            gain uniform in the ranges; turns normal-light inputs into low-light ones.  Leave out for dark inputs.
+        phase (str): 'train' crops, flips and darkens at random; otherwise the whole input is returned, no flip, no
+            crop (``darken`` still applies when given, with the per-item draw, so it is fixed per image), unless
+            ``random_in_val: true``.  Positives/negatives are still drawn (per item, reproducibly).
+        seed (int, optional): base seed of every random draw; default ``torch.initial_seed()`` when the dataset is
+            built (BasicSR's ``manual_seed``, since ``set_random_seed`` runs before datasets are built).
+        repeat (int): the dataset has ``repeat * len(inputs)`` items, each repetition with its own draws (use this
+            instead of ``dataset_enlarge_ratio``, whose repeats of an index would get identical draws), default 1.
+        check_images (bool): decode every file once at build time, default true: unreadable inputs, positives
+            and negatives are skipped with a warning; an unreadable label is an error.
+        io_backend (dict): BasicSR's; only ``type: disk`` (folders are listed on disk).
+
+    Randomness: every random choice of item ``i`` comes from a NumPy generator seeded by ``(seed, epoch, i)``
+    (``epoch`` from ``set_epoch``, default 0), with separate child streams for the input augmentation, the positive
+    and each negative, so batches do not depend on the number of workers or on which worker loads an item.  Call
+    ``set_epoch(epoch)`` before each epoch to draw new crops/samples per epoch.
+
+    Returns a dict: ``lq`` (3xHxW float32 RGB in [0, 1]), ``label`` (HxW int64, only with labels), ``pos``
+    (3xCxC), ``neg`` (list of 3xCxC, one per negative folder), ``lq_path``, ``label_path`` (with labels),
+    ``pos_path``, ``neg_path`` (list).
+    """
+
+    def __init__(self, opt):
+        super().__init__()
+        self.opt = opt
+        self.logger = get_root_logger()
+        self.io_backend_opt = dict(opt.get('io_backend') or {'type': 'disk'})
+        if self.io_backend_opt.get('type', 'disk') != 'disk':
+            raise ValueError(f'UnpairedContrastiveDataset lists its folders on disk; io_backend type '
+                             f'{self.io_backend_opt.get("type")!r} is not supported (use type: disk).')
+        self.io_backend_opt['type'] = 'disk'
+        self.file_client = None
+
+        self.train = opt.get('phase', 'train') == 'train'
+        self.random_aug = self.train or bool(opt.get('random_in_val', False))
+        self.crop_size = int(opt.get('crop_size', 384))
+        if self.crop_size <= 0:
+            raise ValueError(f'crop_size must be a positive integer, got {opt.get("crop_size")!r}.')
+        self.use_hflip = bool(opt.get('use_hflip', True))
+        self.darken = self._parse_darken(opt.get('darken'))
+        self.repeat = int(opt.get('repeat', 1))
+        if self.repeat < 1:
+            raise ValueError(f'repeat must be >= 1, got {opt.get("repeat")!r}.')
+        seed = opt.get('seed')
+        self.seed = int(torch.initial_seed() if seed is None else seed)
+        self.epoch = 0
+        check = bool(opt.get('check_images', True))
+
+        if 'dataroot_lq' not in opt:
+            raise ValueError('Option dataroot_lq (the input folder) is required.')
+        self.lq_folder = _require_folder(opt['dataroot_lq'], 'dataroot_lq')
+        self.lq_paths = self._scan_inputs(self.lq_folder, check)
+
+        self.label_folder = opt.get('dataroot_label')
+        self.label_paths = self.label_kinds = None
+        if self.label_folder is not None:
+            self.label_folder = _require_folder(self.label_folder, 'dataroot_label')
+            self.label_paths, self.label_kinds = self._pair_labels(check)
+
+        self.pos_paths = None
+        if opt.get('dataroot_pos') is not None:
+            self.pos_paths = self._scan_samples(opt['dataroot_pos'], 'dataroot_pos', check)
+        self.neg_paths = None
+        neg = opt.get('dataroot_neg')
+        if neg is not None:
+            folders = [neg] if isinstance(neg, (str, os.PathLike)) else list(neg)
+            if not folders:
+                raise ValueError('Option dataroot_neg is an empty list; give one folder or leave it out.')
+            self.neg_paths = [
+                self._scan_samples(f, f'dataroot_neg[{i}]' if len(folders) > 1 else 'dataroot_neg', check)
+                for i, f in enumerate(folders)
+            ]
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def _parse_darken(darken):
+        if not darken:
+            return None
+        if not isinstance(darken, dict) or set(darken) - {'gamma', 'gain'}:
+            raise ValueError(f'Option darken must be a dict with keys gamma and gain, e.g. '
+                             f'{{gamma: [2.0, 3.5], gain: [0.5, 1.0]}}; got {darken!r}.')
+        ranges = {}
+        for key, default in (('gamma', (1.0, 1.0)), ('gain', (1.0, 1.0))):
+            value = darken.get(key, default)
+            low, high = (value, value) if isinstance(value, (int, float)) else tuple(value)
+            if not 0 < low <= high:
+                raise ValueError(f'Option darken.{key} must be [low, high] with 0 < low <= high; got {value!r}.')
+            ranges[key] = (float(low), float(high))
+        return ranges
+
+    def _scan_inputs(self, folder, check):
+        files = [p for p in _walk_files(folder, recursive=True) if is_image_file(p)]
+        cityscapes = [p for p in files if _stem(p).endswith(INPUT_SUFFIX)]
+        if cityscapes:
+            paths = cityscapes
+        else:
+            paths = [p for p in _walk_files(folder, recursive=False) if is_image_file(p)]
+        if not paths:
+            raise ValueError(f'No image in {osp.abspath(folder)} (option dataroot_lq): neither '
+                             f'*{INPUT_SUFFIX}.<ext> files in its tree nor image files directly in it.')
+        if check:
+            paths = screen_image_paths(paths, folder, 'dataroot_lq', self.logger)
+        return paths
+
+    @staticmethod
+    def _input_key(path):
+        stem = _stem(path)
+        return stem[:-len(INPUT_SUFFIX)] if stem.endswith(INPUT_SUFFIX) else stem
+
+    def _pair_labels(self, check):
+        index = {}  # key -> {kind: path}
+        for path in _walk_files(self.label_folder, recursive=True):
+            if not is_image_file(path):
+                continue
+            key_kind = _label_key(path)
+            if key_kind is None:
+                continue
+            key, kind = key_kind
+            previous = index.setdefault(key, {}).get(kind)
+            if previous is not None:
+                raise ValueError(f'Two label files for input {key!r} in {osp.abspath(self.label_folder)} '
+                                 f'(option dataroot_label): {previous} and {path}.')
+            index[key][kind] = path
+
+        label_paths, kinds = [], []
+        for lq_path in self.lq_paths:
+            key = self._input_key(lq_path)
+            found = index.get(key, {})
+            kind = 'trainIds' if 'trainIds' in found else 'labelIds' if 'labelIds' in found else None
+            if kind is None:
+                raise FileNotFoundError(
+                    f'No label for input {lq_path} in {osp.abspath(self.label_folder)} (option dataroot_label): '
+                    f'expected {key}{TRAIN_IDS_SUFFIX}.png, {key}{LABEL_IDS_SUFFIX}.png or {key}.<image ext> '
+                    'somewhere in that tree.')
+            label_path = found[kind]
+            if check:
+                try:
+                    probe_image(label_path)
+                except OSError as err:
+                    raise ValueError(f'Unreadable label (option dataroot_label): {err}') from err
+            label_size, image_size = _image_size(label_path), _image_size(lq_path)
+            if label_size != image_size:
+                raise ValueError(f'Label {label_path} is {label_size[1]}x{label_size[0]} but its image {lq_path} is '
+                                 f'{image_size[1]}x{image_size[0]} (option dataroot_label).')
+            label_paths.append(label_path)
+            kinds.append(kind)
+        return label_paths, kinds
+
+    def _scan_samples(self, folder, option, check):
+        folder = _require_folder(folder, option)
+        files = _walk_files(folder, recursive=False)
+        if check:
+            return screen_image_paths(files, folder, option, self.logger)
+        paths = [p for p in files if is_image_file(p)]
+        if not paths:
+            raise ValueError(f'No image in {osp.abspath(folder)} (option {option}); {len(files)} file(s) found.')
+        return paths
+
+    # ------------------------------------------------------------------ reading
+    def _read_bytes(self, path, client_key):
+        if self.file_client is None:
+            opt = dict(self.io_backend_opt)
+            self.file_client = FileClient(opt.pop('type'), **opt)
+        return self.file_client.get(path, client_key)
+
+    def _read_image(self, path, client_key):
+        try:
+            img = imfrombytes(self._read_bytes(path, client_key), flag='color', float32=True)
+        except (OSError, cv2.error, AttributeError) as err:  # imfrombytes hits AttributeError on undecodable data
+            raise OSError(f'cannot decode image {path} (option dataroot_{client_key}): {err}') from err
+        return img  # HxWx3 BGR float32 in [0, 1]
+
+    def _read_label(self, path, kind):
+        try:
+            with Image.open(io.BytesIO(self._read_bytes(path, 'label'))) as img:
+                label = np.array(img)
+        except OSError as err:
+            raise OSError(f'cannot decode label {path} (option dataroot_label): {err}') from err
+        if label.ndim != 2:
+            raise ValueError(f'Label {path} (option dataroot_label) has shape {label.shape}; a single-channel '
+                             'map of class ids is expected.')
+        return labelids_to_trainids(label) if kind == 'labelIds' else label
+
+    # ------------------------------------------------------------------ geometry
+    def _upsize(self, img, label=None):
+        """Resize so that both sides are >= crop_size (short side == crop_size), labels with nearest."""
+        h, w = img.shape[:2]
+        if min(h, w) >= self.crop_size:
+            return img, label
+        scale = self.crop_size / min(h, w)
+        size = (max(self.crop_size, round(w * scale)), max(self.crop_size, round(h * scale)))  # (w, h) for cv2
+        img = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
+        if label is not None:
+            label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
+        return img, label
+
+    def _random_crop(self, rng, img, label=None):
+        img, label = self._upsize(img, label)
+        h, w = img.shape[:2]
+        top = int(rng.integers(0, h - self.crop_size + 1))
+        left = int(rng.integers(0, w - self.crop_size + 1))
+        img = img[top:top + self.crop_size, left:left + self.crop_size]
+        if label is not None:
+            label = label[top:top + self.crop_size, left:left + self.crop_size]
+        return img, label
+
+    def _sample(self, rng, paths, client_key):
+        path = paths[int(rng.integers(len(paths)))]
+        img, _ = self._random_crop(rng, self._read_image(path, client_key))
+        return img2tensor(np.ascontiguousarray(img), bgr2rgb=True, float32=True), path
+
+    # ------------------------------------------------------------------ items
+    def set_epoch(self, epoch):
+        """Make the draws of the next epoch differ from the previous ones (all workers alike)."""
+        self.epoch = int(epoch)
+
+    def item_seed_sequence(self, index):
+        return np.random.SeedSequence([self.seed % 2**64, self.epoch, index])
+
+    def __getitem__(self, index):
+        n_neg = len(self.neg_paths) if self.neg_paths is not None else 0
+        aug_ss, pos_ss, *neg_ss = self.item_seed_sequence(index).spawn(2 + n_neg)
+        rng = np.random.default_rng(aug_ss)
+        i = index % len(self.lq_paths)
+
+        lq_path = self.lq_paths[i]
+        img = self._read_image(lq_path, 'lq')
+        label = label_path = None
+        if self.label_paths is not None:
+            label_path = self.label_paths[i]
+            label = self._read_label(label_path, self.label_kinds[i])
+            if label.shape != img.shape[:2]:
+                raise ValueError(f'Label {label_path} is {label.shape[1]}x{label.shape[0]} but its image {lq_path} '
+                                 f'is {img.shape[1]}x{img.shape[0]} (option dataroot_label).')
+
+        if self.random_aug:
+            img, label = self._random_crop(rng, img, label)
+            if self.use_hflip and rng.random() < 0.5:
+                img = img[:, ::-1]
+                label = label[:, ::-1] if label is not None else None
+        if self.darken is not None:
+            gamma = rng.uniform(*self.darken['gamma'])
+            gain = rng.uniform(*self.darken['gain'])
+            img = np.clip(gain * np.power(np.clip(img, 0, 1), gamma), 0, 1).astype(np.float32)
+
+        out = {'lq': img2tensor(np.ascontiguousarray(img), bgr2rgb=True, float32=True), 'lq_path': lq_path}
+        if label is not None:
+            out['label'] = torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
+            out['label_path'] = label_path
+        if self.pos_paths is not None:
+            out['pos'], out['pos_path'] = self._sample(np.random.default_rng(pos_ss), self.pos_paths, 'pos')
+        if self.neg_paths is not None:
+            negs = [self._sample(np.random.default_rng(ss), paths, 'neg') for ss, paths in zip(neg_ss, self.neg_paths)]
+            out['neg'] = [t for t, _ in negs]
+            out['neg_path'] = [p for _, p in negs]
+        return out
+
+    def __len__(self):
+        return len(self.lq_paths) * self.repeat
