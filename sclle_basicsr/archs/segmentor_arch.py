@@ -1,0 +1,188 @@
+"""Frozen DeepLabv3+ built through mmsegmentation: the semantic module of SCL-LLE (L_sc's cross-entropy)."""
+import copy
+import os.path as osp
+import re
+import warnings
+
+import torch
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+
+DEFAULT_CONFIG_NAME = 'deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'
+# An mmseg checkpoint that fits the default config (not bundled; give it, or a local copy, as `checkpoint`):
+CITYSCAPES_CHECKPOINT_URL = (
+    'https://download.openmmlab.com/mmsegmentation/v0.5/deeplabv3plus/'
+    'deeplabv3plus_r50-d8_512x1024_80k_cityscapes/'
+    'deeplabv3plus_r50-d8_512x1024_80k_cityscapes_20200606_114049-f9fb496d.pth')
+
+
+def default_config_path():
+    """The Cityscapes DeepLabv3+ R50-D8 512x1024 config shipped inside the installed mmsegmentation."""
+    import mmseg
+    return osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', DEFAULT_CONFIG_NAME)
+
+
+def _sync_bn_to_bn(node):
+    """Recursively turn every ``norm_cfg``-like dict of type SyncBN into BN (single process, CPU-safe)."""
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+        for value in node.values():
+            _sync_bn_to_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _sync_bn_to_bn(value)
+    return node
+
+
+def _state_dict_of(checkpoint):
+    state = checkpoint
+    for key in ('state_dict', 'model'):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict):
+        raise ValueError(f'checkpoint holds no state dict (got {type(state).__name__})')
+    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+
+
+@ARCH_REGISTRY.register()
+class FrozenDeepLabV3Plus(nn.Module):
+    """A frozen mmsegmentation segmentor (default: DeepLabv3+ R50-D8 for Cityscapes) on RGB [0, 1] input.
+
+    Args:
+        config (str | dict | None): an mmseg config file (any segmentor with ``encode_decode``), a config as a dict
+            (with a ``model`` key), or None for the Cityscapes ``deeplabv3plus_r50-d8`` 512x1024 config shipped in
+            the installed mmsegmentation (:func:`default_config_path`).
+        checkpoint (str | None): path or URL (anything mmengine's ``CheckpointLoader`` reads, e.g.
+            :data:`CITYSCAPES_CHECKPOINT_URL`).  None only together with ``allow_random_init: true``.
+        allow_random_init (bool): allow ``checkpoint: ~`` (random weights; tests only).
+        allow_key_mismatch (bool): load despite missing, unexpected or wrongly shaped keys (they are reported
+            through the BasicSR logger either way; without this flag they are an error).  The checkpoint's
+            ``auxiliary_head.*`` keys are always skipped, as the auxiliary head is not built.
+        cfg_options (dict | None): overrides merged into the config (mmengine ``merge_from_dict`` keys, e.g.
+            ``{'model.decode_head.num_classes': 5}``).
+        num_classes (int | None): shortcut for ``model.decode_head.num_classes``.
+
+    Building: SyncBN is replaced by BN everywhere, the auxiliary head is dropped, ``pretrained``/backbone init is
+    disabled (weights come only from ``checkpoint``) and mmseg's data preprocessor is not used: ``forward``
+    normalises itself with the config's ``data_preprocessor`` mean/std (0-255 scale), taking RGB input when the
+    config converts BGR to RGB (``bgr_to_rgb``/``rgb_to_bgr`` true, the mmseg default), BGR otherwise.
+
+    ``forward(x)``: x is (N, 3, H, W) RGB in [0, 1]; returns logits (N, num_classes, H, W) resized (bilinear) to the
+    input size by the decode head.  Frozen: parameters never require grad, the module stays in eval mode (BN
+    running statistics, no dropout) when a parent calls ``.train()``; gradients reach the input.
+    """
+
+    def __init__(self,
+                 config=None,
+                 checkpoint=None,
+                 allow_random_init=False,
+                 allow_key_mismatch=False,
+                 cfg_options=None,
+                 num_classes=None):
+        super().__init__()
+        if checkpoint is None and not allow_random_init:
+            raise ValueError('FrozenDeepLabV3Plus: option checkpoint is required (a path or URL of an mmseg '
+                             'checkpoint, e.g. ' + CITYSCAPES_CHECKPOINT_URL + '); random weights need the '
+                             'explicit option allow_random_init: true')
+        from mmengine.config import Config
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+
+        if config is None:
+            config = default_config_path()
+        if isinstance(config, str):
+            if not osp.isfile(config):
+                raise FileNotFoundError(f'FrozenDeepLabV3Plus: mmseg config {config!r} (option config) does not exist')
+            cfg = Config.fromfile(config)
+        else:
+            cfg = Config(copy.deepcopy(dict(config)))
+        if cfg_options:
+            cfg.merge_from_dict(dict(cfg_options))
+        if 'model' not in cfg:
+            raise ValueError(f'FrozenDeepLabV3Plus: config {config!r} has no `model` entry')
+        model_cfg = cfg.model.to_dict()
+        if num_classes is not None:
+            model_cfg['decode_head']['num_classes'] = int(num_classes)
+
+        preproc = model_cfg.pop('data_preprocessor', None) or cfg.get('data_preprocessor', None) or {}
+        mean = preproc.get('mean', (123.675, 116.28, 103.53))
+        std = preproc.get('std', (58.395, 57.12, 57.375))
+        # mmseg reads images as BGR; a preprocessor that swaps channels means the network consumes RGB.
+        self.rgb_input = bool(preproc.get('bgr_to_rgb', False) or preproc.get('rgb_to_bgr', False))
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+        model_cfg.pop('auxiliary_head', None)
+        model_cfg['pretrained'] = None
+        model_cfg.pop('init_cfg', None)
+        if isinstance(model_cfg.get('backbone'), dict):
+            model_cfg['backbone'].pop('init_cfg', None)
+            model_cfg['backbone'].pop('pretrained', None)
+        _sync_bn_to_bn(model_cfg)
+        register_all_modules(init_default_scope=False)
+        with warnings.catch_warnings():  # about the decode head's training loss, which is never used here
+            warnings.filterwarnings('ignore', message='.*build_loss.*deprecated', category=UserWarning)
+            warnings.filterwarnings('ignore', message='.*avg_non_ignore', category=UserWarning)
+            self.model = MODELS.build(model_cfg)
+        if not hasattr(self.model, 'encode_decode'):
+            raise TypeError(f'FrozenDeepLabV3Plus: {type(self.model).__name__} has no encode_decode (need an mmseg '
+                            'segmentor such as EncoderDecoder)')
+        self.num_classes = int(self.model.decode_head.num_classes)
+        self.config = config if isinstance(config, str) else '<dict>'
+        self.checkpoint = checkpoint
+        if checkpoint is not None:
+            self._load(checkpoint, allow_key_mismatch)
+        else:
+            get_root_logger().warning('FrozenDeepLabV3Plus: random weights (allow_random_init: true, no checkpoint)')
+
+        for param in self.parameters():
+            param.requires_grad_(False)
+        self.eval()
+
+    def _load(self, checkpoint, allow_key_mismatch):
+        from mmengine.runner import CheckpointLoader
+        if '://' not in checkpoint and not osp.isfile(osp.expanduser(checkpoint)):
+            raise FileNotFoundError(f'FrozenDeepLabV3Plus: checkpoint {checkpoint!r} (option checkpoint) does not exist')
+        state = _state_dict_of(CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'))
+        state = {k: v for k, v in state.items() if not k.startswith('auxiliary_head.')}
+        own = self.model.state_dict()
+        missing = sorted(k for k in own if k not in state)
+        unexpected = sorted(k for k in state if k not in own)
+        shape = sorted(f'{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+                       if k in state and state[k].shape != v.shape)
+        logger = get_root_logger()
+        logger.info(f'FrozenDeepLabV3Plus: loaded {checkpoint} ({len(own) - len(missing)} of {len(own)} tensors)')
+        for label, keys in (('missing keys', missing), ('unexpected keys', unexpected), ('shape mismatch', shape)):
+            if keys:
+                logger.warning(f'FrozenDeepLabV3Plus: checkpoint {checkpoint}: {label}: {keys}')
+        if (missing or unexpected or shape) and not allow_key_mismatch:
+            raise RuntimeError(f'FrozenDeepLabV3Plus: checkpoint {checkpoint} does not match the config '
+                               f'{self.config}: missing {missing}, unexpected {unexpected}, shape mismatch {shape}; '
+                               'set allow_key_mismatch: true to load the matching part anyway')
+        bad_shape = {s.split(':')[0] for s in shape}
+        self.model.load_state_dict({k: v for k, v in state.items() if k in own and k not in bad_shape}, strict=False)
+
+    def train(self, mode=True):
+        """Stay in eval mode whatever the parent asks (frozen network)."""
+        return super().train(False)
+
+    def normalize(self, x):
+        """RGB [0, 1] -> the input the network was trained on (0-255, mean/std of the config)."""
+        if x.dim() != 4 or x.size(1) != 3:
+            raise ValueError(f'FrozenDeepLabV3Plus expects an (N, 3, H, W) RGB tensor, got {tuple(x.shape)}')
+        param = next(self.model.parameters())
+        x = x.to(param.dtype)
+        if not self.rgb_input:
+            x = x.flip(1)
+        return (x * 255.0 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        metas = [dict(img_shape=(height, width), pad_shape=(height, width), ori_shape=(height, width))] * x.size(0)
+        return self.model.encode_decode(self.normalize(x), metas)
+
+    def extra_repr(self):
+        return f'config={self.config!r}, checkpoint={self.checkpoint!r}, num_classes={self.num_classes}'
