@@ -1,0 +1,124 @@
+"""L_sc of SCL-LLE (Eq. 6-7): brightness consistency inside each labelled class plus a frozen segmentor's CE."""
+import copy
+
+import torch
+import torch.nn.functional as F
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
+from torch import nn
+
+from sclle_basicsr.losses.vgg_features import check_image
+
+
+def prepare_label(label, pred, ignore_index=255, num_classes=None):
+    """Check a semantic label map against ``pred`` and return it as (N, H, W) int64."""
+    if not torch.is_tensor(label):
+        raise ValueError(f'label must be a tensor, got {type(label).__name__}')
+    if label.dim() == 4 and label.size(1) == 1:
+        label = label[:, 0]
+    if label.dim() != 3:
+        raise ValueError(f'label must be (N, H, W) or (N, 1, H, W), got {tuple(label.shape)}')
+    if label.size(0) != pred.size(0) or label.shape[-2:] != pred.shape[-2:]:
+        raise ValueError(f'label {tuple(label.shape)} does not match pred (N, H, W) = '
+                         f'{(pred.size(0), ) + tuple(pred.shape[-2:])}')
+    if label.is_floating_point():
+        if not torch.equal(label, label.round()):
+            raise ValueError('label holds non-integer values; give class indices')
+    label = label.long()
+    valid = label != ignore_index
+    if valid.any():
+        low, high = int(label[valid].min()), int(label[valid].max())
+        if low < 0 or (num_classes is not None and high >= num_classes):
+            raise ValueError(f'label values must be in [0, {num_classes if num_classes is not None else "inf"}) '
+                             f'or {ignore_index} (ignored); found values in [{low}, {high}]')
+    return label
+
+
+def brightness_consistency(pred, label, ignore_index=255):
+    """Per image: sum over classes present of sum_i (B_i - B_s)^2, divided by the number of labelled pixels;
+    B = mean over RGB, B_s = mean of B over class s (Eq. 6).  Averaged over the batch (an image without labelled
+    pixels counts 0)."""
+    n = pred.size(0)
+    brightness = pred.mean(dim=1).reshape(n, -1)
+    valid = (label != ignore_index).reshape(n, -1)
+    index = torch.where(valid, label.reshape(n, -1), torch.zeros_like(label.reshape(n, -1)))
+    weight = valid.to(brightness.dtype)
+    bins = int(index.max()) + 1
+    sums = brightness.new_zeros(n, bins).scatter_add(1, index, brightness * weight)
+    counts = brightness.new_zeros(n, bins).scatter_add(1, index, weight)
+    class_mean = sums / counts.clamp(min=1)
+    squared = (brightness - class_mean.gather(1, index))**2 * weight
+    return (squared.sum(dim=1) / weight.sum(dim=1).clamp(min=1)).mean()
+
+
+@LOSS_REGISTRY.register()
+class SemanticBrightnessLoss(nn.Module):
+    """loss_weight * (brightness consistency + ce_weight * CE(segmentor(pred), label)), Eq. 7.
+
+    Brightness term: :func:`brightness_consistency`.  CE: cross-entropy (``ignore_index`` 255, mean over the
+    labelled pixels) of the frozen segmentor's full-resolution logits of ``pred``; its gradient reaches ``pred``
+    unless ``detach_segmentation`` (the released code's behaviour, where the CE is a constant).  ``ce_weight``
+    default 1.0: Eq. 7 adds the two terms with unit weights; 0 disables the CE and the segmentor.
+
+    ``forward(pred, label)``: pred (N, 3, H, W) RGB [0, 1]; label (N, H, W) or (N, 1, H, W) class indices of the
+    same size, 255 = ignore, others in [0, num_classes) (num_classes: the segmentor's, or the option when the CE
+    is off).  ``segmentor``: options of the :class:`FrozenDeepLabV3Plus` built on first standalone use; inside
+    SCLLosses the shared one is attached.
+    """
+
+    def __init__(self,
+                 loss_weight=1.0,
+                 ce_weight=1.0,
+                 ignore_index=255,
+                 detach_segmentation=False,
+                 num_classes=None,
+                 segmentor=None):
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.ce_weight = ce_weight
+        self.ignore_index = ignore_index
+        self.detach_segmentation = detach_segmentation
+        self.num_classes = num_classes
+        self.segmentor_opt = segmentor
+        self.register_module('_segmentor', None)
+
+    @property
+    def needs_segmentor(self):
+        return bool(self.ce_weight)
+
+    @property
+    def segmentor(self):
+        """The segmentor, built now from the ``segmentor`` options if neither built nor attached yet."""
+        if self._segmentor is None:
+            opt = copy.deepcopy(dict(self.segmentor_opt or {}))
+            self._segmentor = ARCH_REGISTRY.get(opt.pop('type', 'FrozenDeepLabV3Plus'))(**opt)
+            self._check_classes(self._segmentor)
+        return self._segmentor
+
+    def _check_classes(self, segmentor):
+        if self.num_classes is not None and segmentor.num_classes != self.num_classes:
+            raise ValueError(f'SemanticBrightnessLoss: num_classes {self.num_classes} but the segmentor predicts '
+                             f'{segmentor.num_classes} classes')
+
+    def attach_segmentor(self, segmentor):
+        self._check_classes(segmentor)
+        self._segmentor = segmentor
+
+    def forward(self, pred, label):
+        check_image('pred', pred)
+        segmentor = None
+        num_classes = self.num_classes
+        if self.needs_segmentor:
+            segmentor = self.segmentor
+            if next(segmentor.parameters()).device != pred.device:
+                segmentor.to(pred.device)
+            num_classes = segmentor.num_classes
+        label = prepare_label(label, pred, self.ignore_index, num_classes)
+        loss = brightness_consistency(pred, label, self.ignore_index)
+        if segmentor is not None:
+            logits = segmentor(pred.detach() if self.detach_segmentation else pred)
+            if (label != self.ignore_index).any():
+                ce = F.cross_entropy(logits, label, ignore_index=self.ignore_index)
+            else:  # nothing labelled: no CE (F.cross_entropy would give NaN)
+                ce = logits.sum() * 0
+            loss = loss + self.ce_weight * ce
+        return self.loss_weight * loss
