@@ -8,6 +8,9 @@ Why each exists:
   The stand-in is installed only when the real extension is absent.
 * ``basicsr.train.load_resume_state`` maps the state onto ``torch.cuda.current_device()``, which fails on CPU;
   we replace it with a loader that maps onto the available device.
+* BasicSR's training loop tells only its sampler the epoch (``EnlargedSampler.set_epoch``).  Datasets whose random
+  draws are seeded per item and epoch (``UnpairedContrastiveDataset``: reproducible with any number of workers and
+  across ``--auto_resume``) need it too, so the sampler forwards it to a dataset that has ``set_epoch``.
 """
 import importlib
 import importlib.util
@@ -115,10 +118,26 @@ def patch_basicsr_resume():
     basicsr.train.load_resume_state = load_resume_state
 
 
+def forward_epoch_to_datasets():
+    from basicsr.data.data_sampler import EnlargedSampler
+    if getattr(EnlargedSampler.set_epoch, 'forwards_to_dataset', False):
+        return
+    sampler_set_epoch = EnlargedSampler.set_epoch
+
+    def set_epoch(self, epoch):
+        sampler_set_epoch(self, epoch)
+        if callable(getattr(self.dataset, 'set_epoch', None)):
+            self.dataset.set_epoch(epoch)
+
+    set_epoch.forwards_to_dataset = True
+    EnlargedSampler.set_epoch = set_epoch
+
+
 def apply():
     alias_torchvision_functional_tensor()
     install_mmcv_ext_standin()
     patch_basicsr_resume()
+    forward_epoch_to_datasets()
 
 
 apply()

@@ -1,0 +1,111 @@
+"""SCL-LLE as a BasicSR model: an SRModel whose training step is the paper's multi-task objective."""
+import os.path as osp
+from collections import OrderedDict
+from contextlib import nullcontext
+
+import torch
+from basicsr.archs import build_network
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+
+
+
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+@MODEL_REGISTRY.register()
+class SCLLLEModel(SRModel):
+    """Unpaired low-light enhancement trained with L_c, L_sc, L_fr and L_cc (any subset, at least one).
+
+    Testing is SRModel's: ``net_g(lq)`` gives the enhanced image, metrics run through ``calculate_metric`` (NIQE
+    needs no ground truth; PSNR/SSIM use ``gt`` when the dataset has one).
+
+    Training (``train:`` options): ``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt`` and the
+    shared ``vgg_opt`` / ``segmentor_opt`` go to :class:`SCLLosses`, which owns the frozen networks;
+    ``grad_clip_norm`` (0.1 in the released code), ``ema_decay``, ``amp: {dtype: bf16|fp16}``.  One step is one
+    forward of ``net_g`` that returns the image *and* its curve maps (``return_curves=True``), so the smoothness
+    term needs no second forward.  Only ``net_g`` is wrapped by DDP; the frozen networks have no gradients to sync.
+    """
+
+    # ---------------------------------------------------------------- loading
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        """SRModel's loader, with errors that name the file and the option instead of a bare KeyError."""
+        if not osp.isfile(load_path):
+            raise FileNotFoundError(f'Checkpoint {load_path} does not exist (set by path.pretrain_network_g).')
+        if param_key is not None:
+            checkpoint = torch.load(load_path, map_location='cpu')
+            if not isinstance(checkpoint, dict) or (param_key not in checkpoint and 'params' not in checkpoint):
+                keys = list(checkpoint)[:5] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+                raise KeyError(f'Checkpoint {load_path} has no "{param_key}" or "params" entry (first keys: {keys}). '
+                               'For a bare state_dict such as the released SCL-LLE/Zero-DCE weights, set '
+                               'path.param_key_g: ~')
+        try:
+            super().load_network(net, load_path, strict, param_key)
+        except RuntimeError as err:
+            raise RuntimeError(f'Checkpoint {load_path} does not fit {type(self.get_bare_model(net)).__name__} '
+                               f'(network_g options {dict(self.opt["network_g"])}): {err}') from err
+
+    # ---------------------------------------------------------------- training set-up
+    def init_training_settings(self):
+        self.net_g.train()
+        train_opt = self.opt['train']
+        self._setup_ema(train_opt.get('ema_decay', 0))
+        from sclle_basicsr.losses.scl_losses import SCLLosses  # TEMP until the losses land
+        self.scl_losses = SCLLosses(train_opt).to(self.device)
+        self.grad_clip_norm = train_opt.get('grad_clip_norm')
+        self._setup_amp(train_opt.get('amp'))
+        self.setup_optimizers()
+        self.setup_schedulers()
+
+    def _setup_ema(self, decay):
+        self.ema_decay = decay
+        if decay <= 0:
+            return
+        get_root_logger().info(f'Use Exponential Moving Average with decay: {decay}')
+        self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
+        self.model_ema(0)  # start from net_g's weights (pretrained or initialised)
+        self.net_g_ema.eval()
+
+    def _setup_amp(self, amp_opt):
+        """Mixed precision: bf16 or fp16 autocast on GPU, bf16 on CPU; fp16 gets a GradScaler."""
+        self.amp_dtype = None
+        if amp_opt:
+            name = amp_opt.get('dtype', 'bf16')
+            if name not in AMP_DTYPES:
+                raise ValueError(f'train.amp.dtype must be one of {sorted(AMP_DTYPES)}, got {name!r}')
+            if name == 'fp16' and self.device.type != 'cuda':
+                raise ValueError('train.amp.dtype fp16 needs a GPU; use bf16 on CPU')
+            self.amp_dtype = AMP_DTYPES[name]
+        self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # ---------------------------------------------------------------- one step
+    def feed_data(self, data):
+        super().feed_data(data)
+        self.pos = data['pos'].to(self.device) if 'pos' in data else None
+        self.neg = [n.to(self.device) for n in data['neg']] if 'neg' in data else None
+        self.label = data['label'].to(self.device) if 'label' in data else None
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            self.output, curves = self.net_g(self.lq, return_curves=True)
+            l_total, loss_dict = self.scl_losses(
+                self.output, lq=self.lq, curves=curves, pos=self.pos, neg=self.neg, label=self.label)
+        self.grad_scaler.scale(l_total).backward()
+        if self.grad_clip_norm:
+            self.grad_scaler.unscale_(self.optimizer_g)
+            torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), self.grad_clip_norm)
+        self.grad_scaler.step(self.optimizer_g)
+        self.grad_scaler.update()
+
+        loss_dict = OrderedDict(loss_dict)
+        loss_dict['l_total'] = l_total
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
