@@ -1,0 +1,125 @@
+"""BasicSR's test runner end to end: released weights, enhanced images saved, NIQE logged, bad files named."""
+import glob
+import os.path as osp
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+from basicsr.metrics import calculate_niqe
+
+from conftest import require_asset
+from sclle_basicsr.assets import REPO_ROOT
+
+OPTIONS = """
+name: {name}
+model_type: SCLLLEModel
+scale: 1
+num_gpu: 0
+manual_seed: 0
+datasets:
+  test_1:
+    name: mini
+    type: CheckedSingleImageDataset
+    dataroot_lq: {folder}
+    io_backend: {{type: disk}}
+network_g: {{type: DCENet}}
+path:
+  pretrain_network_g: {weights}
+  param_key_g: ~
+val:
+  save_img: true
+  suffix: ~
+  metrics:
+    niqe: {{type: calculate_niqe, crop_border: 0}}
+"""
+
+
+def write_inputs(folder, count=3):
+    """PNG copies of the first DICM images (full size: NIQE of downscaled copies says little)."""
+    names = []
+    for src in sorted(glob.glob(osp.join(require_asset('lle_testsets', 'DICM'), '*.jpg')))[:count]:
+        img = cv2.imread(src)
+        name = osp.splitext(osp.basename(src))[0]
+        cv2.imwrite(osp.join(folder, f'{name}.png'), img)
+        names.append(name)
+    return names
+
+
+def run_test_runner(tmp_path, folder, weights):
+    name = f'pytest_{uuid.uuid4().hex[:8]}'
+    opt_file = tmp_path / 'test.yml'
+    opt_file.write_text(OPTIONS.format(name=name, folder=folder, weights=weights))
+    results = osp.join(REPO_ROOT, 'results', name)
+    try:
+        proc = subprocess.run([sys.executable, 'sclle_basicsr/test.py', '-opt', str(opt_file)],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        log = ''.join(open(f).read() for f in glob.glob(osp.join(results, '*.log')))
+        outputs = {osp.basename(p): cv2.imread(p, cv2.IMREAD_UNCHANGED)
+                   for p in glob.glob(osp.join(results, 'visualization', 'mini', '*.png'))}
+    finally:
+        shutil.rmtree(results, ignore_errors=True)
+    return proc, log, outputs, name
+
+
+def logged_niqe(log):
+    found = re.findall(r'# niqe: ([0-9.]+)', log)
+    assert found, f'no NIQE in the log:\n{log[-2000:]}'
+    return float(found[-1])
+
+
+@pytest.fixture(scope='module')
+def weights():
+    return require_asset('weights', 'sclle_official.pth')
+
+
+def test_released_weights_enhance_and_lower_niqe(tmp_path, weights):
+    folder = tmp_path / 'lq'
+    folder.mkdir()
+    names = write_inputs(str(folder))
+    proc, log, outputs, run = run_test_runner(tmp_path, str(folder), weights)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    input_niqe = []
+    for name in names:
+        lq = cv2.imread(str(folder / f'{name}.png'))
+        out = outputs[f'{name}_{run}.png']
+        assert out.shape == lq.shape and out.dtype == np.uint8
+        assert out.mean() > lq.mean() + 10  # brighter
+        input_niqe.append(calculate_niqe(lq, crop_border=0))
+    assert logged_niqe(log) < float(np.mean(input_niqe))
+
+
+def test_bad_files_are_named_and_the_rest_processed(tmp_path, weights):
+    folder = tmp_path / 'lq'
+    folder.mkdir()
+    (name, ) = write_inputs(str(folder), count=1)
+    good = cv2.imread(str(folder / f'{name}.png'))
+    (folder / 'notes.txt').write_text('not an image')
+    cv2.imwrite(str(folder / 'gray.png'), cv2.cvtColor(good, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / 'rgba.png'), cv2.cvtColor(good, cv2.COLOR_BGR2BGRA))
+    ok, jpeg = cv2.imencode('.jpg', good)
+    (folder / 'truncated.jpg').write_bytes(jpeg.tobytes()[:len(jpeg) // 2])
+
+    proc, log, outputs, run = run_test_runner(tmp_path, str(folder), weights)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r'Skipping .*notes\.txt: not an image file', log)
+    assert re.search(r'Skipping cannot decode image .*truncated\.jpg', log)
+    assert re.search(r'gray\.png is grayscale', log)
+    assert re.search(r'rgba\.png has an alpha channel', log)
+    assert sorted(outputs) == sorted(f'{n}_{run}.png' for n in (name, 'gray', 'rgba'))
+    for key in ('gray', 'rgba'):
+        assert outputs[f'{key}_{run}.png'].shape == good.shape  # three channels out
+    logged_niqe(log)
+
+
+def test_folder_without_images_is_a_clear_error(tmp_path, weights):
+    folder = tmp_path / 'lq'
+    folder.mkdir()
+    (folder / 'readme.md').write_text('no images here')
+    proc, log, _, _ = run_test_runner(tmp_path, str(folder), weights)
+    assert proc.returncode != 0
+    assert f'No readable image in {folder} (option dataroot_lq)' in proc.stderr
