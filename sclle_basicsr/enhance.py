@@ -1,0 +1,390 @@
+"""``sclle-enhance``: enhance image files or folders with a DCENet checkpoint (``python -m sclle_basicsr.enhance``).
+
+Real files are handled as they come: the EXIF orientation is applied; 16-bit PNG/TIFF stay 16-bit; an alpha
+channel is passed through untouched; grayscale stays grayscale (enhanced as replicated RGB, converted back with
+the BT.601 luma weights); the ICC profile is carried over; files that are not images are skipped and listed; an
+image that cannot be decoded is reported and the rest processed (exit status 1). Inputs are never overwritten
+and each output is written atomically (temporary file in the output folder, then ``os.replace``).
+
+Exit status: 0 all images written, 1 some image failed, 2 usage error (bad arguments, no model, no input).
+"""
+import argparse
+import io
+import os
+import os.path as osp
+import struct
+import sys
+import tempfile
+import time
+import zlib
+
+import numpy as np
+
+from sclle_basicsr import _compat  # noqa: F401  (before torch-dependent imports of basicsr)
+from sclle_basicsr.assets import ENV_VAR, asset_path
+from sclle_basicsr.data.image_checks import IMAGE_EXTENSIONS, is_image_file
+from sclle_basicsr.inference import PRECISIONS, CheckpointError, Enhancer
+
+OUTPUT_EXTS = {'png': '.png', 'jpg': '.jpg', 'tif': '.tif'}
+_AUTO_KEEP = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.tif': 'tif', '.tiff': 'tif'}
+GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')
+
+
+class ImageReadError(OSError):
+    pass
+
+
+class DecodedImage:
+    """Pixels (H x W, H x W x 3 or H x W x 4; uint8 or uint16, RGB order) plus what must survive the round trip."""
+
+    def __init__(self, pixels, icc=None, notes=()):
+        self.pixels = pixels
+        self.icc = icc
+        self.notes = list(notes)
+
+    @property
+    def has_alpha(self):
+        return self.pixels.ndim == 3 and self.pixels.shape[2] == 4
+
+    @property
+    def is_gray(self):
+        return self.pixels.ndim == 2
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _orient(arr, orientation):
+    """Apply an EXIF orientation (1-8) to an H x W (x C) array, as PIL's ``ImageOps.exif_transpose`` does."""
+    if orientation == 2:
+        arr = arr[:, ::-1]
+    elif orientation == 3:
+        arr = arr[::-1, ::-1]
+    elif orientation == 4:
+        arr = arr[::-1]
+    elif orientation == 5:
+        arr = arr.swapaxes(0, 1)
+    elif orientation == 6:
+        arr = np.rot90(arr, -1)
+    elif orientation == 7:
+        arr = arr.swapaxes(0, 1)[::-1, ::-1]
+    elif orientation == 8:
+        arr = np.rot90(arr, 1)
+    return np.ascontiguousarray(arr)
+
+
+def _tiff_icc(path):
+    try:
+        import tifffile
+        with tifffile.TiffFile(path) as tif:
+            tag = tif.pages[0].tags.get(34675)
+            return bytes(tag.value) if tag is not None else None
+    except Exception:  # noqa: BLE001  (metadata only)
+        return None
+
+
+def read_image(path):
+    """Decode ``path`` into a :class:`DecodedImage`; raise :class:`ImageReadError` saying why not.
+
+    OpenCV gives the pixels at full bit depth (PIL reads 16-bit colour PNG as 8-bit); PIL gives the metadata
+    (mode, ICC profile, EXIF orientation) and catches truncated files, which OpenCV decodes as grey.
+    """
+    import cv2
+    from PIL import Image, UnidentifiedImageError
+
+    notes = []
+    mode, icc, orientation, pil_error = None, None, 1, None
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            icc = img.info.get('icc_profile')
+            try:
+                orientation = int(img.getexif().get(0x0112, 1) or 1)
+            except Exception:  # noqa: BLE001  (a broken EXIF block: no orientation)
+                orientation = 1
+            img.load()
+    except UnidentifiedImageError as err:
+        pil_error = err
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        msg = str(err).lower()
+        if 'truncat' in msg or 'broken' in msg or 'decompression bomb' in msg or not mode:
+            raise ImageReadError(f'cannot decode image {path}: {err}') from err
+        pil_error = err  # e.g. a mode PIL cannot unpack (16-bit colour TIFF): OpenCV may still read it
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except (OSError, cv2.error) as err:
+        raise ImageReadError(f'cannot read image {path}: {err}') from err
+    if arr is None:
+        raise ImageReadError(f'cannot decode image {path}' + (f': {pil_error}' if pil_error else ''))
+    if arr.dtype not in (np.uint8, np.uint16):
+        if arr.dtype.kind == 'f':
+            notes.append(f'{path}: float pixels clipped to [0, 1] and written as 16-bit')
+            arr = np.rint(np.clip(arr, 0, 1) * 65535).astype(np.uint16)
+        else:
+            raise ImageReadError(f'cannot enhance {path}: unsupported pixel type {arr.dtype}')
+    if arr.ndim == 3:
+        if arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        elif arr.shape[2] == 3:
+            arr = arr[:, :, ::-1]
+        elif arr.shape[2] == 4:
+            arr = arr[:, :, [2, 1, 0, 3]]
+        else:
+            raise ImageReadError(f'cannot enhance {path}: {arr.shape[2]} channels')
+    if mode in GRAY_MODES and arr.ndim == 3:  # OpenCV expands gray+alpha to BGRA
+        arr = np.dstack([arr[:, :, 0], arr[:, :, 3]]) if arr.shape[2] == 4 else arr[:, :, 0]
+    if icc is None and path.lower().endswith(('.tif', '.tiff')):
+        icc = _tiff_icc(path)
+    if orientation != 1:
+        arr = _orient(arr, orientation)
+        notes.append(f'{path}: EXIF orientation {orientation} applied')
+    return DecodedImage(np.ascontiguousarray(arr), icc=icc, notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _png_with_icc(png_bytes, icc):
+    """Insert an iCCP chunk after IHDR (OpenCV cannot write one)."""
+    data = b'ICC Profile\x00\x00' + zlib.compress(icc)
+    chunk = struct.pack('>I', len(data)) + b'iCCP' + data + struct.pack('>I', zlib.crc32(b'iCCP' + data) & 0xffffffff)
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    return png_bytes[:ihdr_end] + chunk + png_bytes[ihdr_end:]
+
+
+def encode_image(pixels, fmt, icc=None):
+    """Bytes of ``pixels`` (RGB order; gray, gray+alpha, RGB, RGBA; uint8/uint16) in ``fmt`` (png, jpg, tif).
+
+    Returns ``(bytes, notes)``; notes say what a format could not keep (JPEG: 8 bits, no alpha).
+    """
+    import cv2
+
+    notes = []
+    gray_alpha = pixels.ndim == 3 and pixels.shape[2] == 2
+    if fmt == 'png':
+        if pixels.ndim == 2:
+            bgr = pixels
+        elif gray_alpha:  # OpenCV has no gray+alpha PNG: PIL writes LA for 8-bit
+            if pixels.dtype == np.uint8:
+                return _pil_bytes(pixels, 'LA', 'PNG', icc), notes
+            bgr = np.dstack([pixels[:, :, 0]] * 3 + [pixels[:, :, 1]])
+            notes.append('16-bit gray+alpha written as RGBA (gray replicated)')
+            bgr = bgr[:, :, [2, 1, 0, 3]]
+        elif pixels.shape[2] == 3:
+            bgr = pixels[:, :, ::-1]
+        else:
+            bgr = pixels[:, :, [2, 1, 0, 3]]
+        ok, buf = cv2.imencode('.png', np.ascontiguousarray(bgr))
+        if not ok:
+            raise OSError('PNG encoding failed')
+        out = buf.tobytes()
+        return (_png_with_icc(out, icc) if icc else out), notes
+    if fmt == 'jpg':
+        if pixels.dtype == np.uint16:
+            pixels = np.rint(pixels / 257.0).astype(np.uint8)
+            notes.append('JPEG holds 8 bits: 16-bit output reduced to 8-bit')
+        if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+            pixels = pixels[:, :, 0] if pixels.shape[2] == 2 else pixels[:, :, :3]
+            notes.append('JPEG has no alpha: alpha channel dropped')
+        return _pil_bytes(pixels, 'L' if pixels.ndim == 2 else 'RGB', 'JPEG', icc, quality=95), notes
+    if fmt == 'tif':
+        try:
+            import tifffile
+        except ImportError:
+            tifffile = None
+        if tifffile is not None:
+            bio = io.BytesIO()
+            kwargs = {}
+            if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+                kwargs['extrasamples'] = ['unassalpha']
+            photometric = 'minisblack' if pixels.ndim == 2 or gray_alpha else 'rgb'
+            tifffile.imwrite(bio, pixels, photometric=photometric, iccprofile=icc, compression='zlib',
+                             **kwargs)
+            return bio.getvalue(), notes
+        ok, buf = cv2.imencode('.tif', np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels))
+        if icc:
+            notes.append('tifffile not installed: ICC profile not written')
+        return buf.tobytes(), notes
+    raise ValueError(f'unknown output format {fmt}')
+
+
+def _pil_bytes(pixels, mode, fmt, icc, **kwargs):
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(pixels))  # uint8 HxW / HxWx2 / HxWx3 -> L / LA / RGB
+    assert img.mode == mode, (img.mode, mode)
+    bio = io.BytesIO()
+    if icc:
+        kwargs['icc_profile'] = icc
+    img.save(bio, format=fmt, **kwargs)
+    return bio.getvalue()
+
+
+def write_atomic(path, data):
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    folder = osp.dirname(osp.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Driver
+
+
+def collect_inputs(input_path, recursive):
+    """``(root, images, skipped)``: image paths under ``input_path`` (sorted) and the non-image files."""
+    if osp.isfile(input_path):
+        if not is_image_file(input_path):
+            raise ValueError(f'{input_path} is not an image file (extensions: {", ".join(IMAGE_EXTENSIONS)})')
+        return osp.dirname(osp.abspath(input_path)), [osp.abspath(input_path)], []
+    if not osp.isdir(input_path):
+        raise ValueError(f'input {input_path} not found')
+    root = osp.abspath(input_path)
+    images, skipped = [], []
+    if recursive:
+        walk = ((d, sorted(fs)) for d, ds, fs in os.walk(root) if not ds.sort())
+    else:
+        walk = [(root, sorted(f for f in os.listdir(root) if osp.isfile(osp.join(root, f))))]
+    for folder, files in walk:
+        for name in files:
+            if name.startswith('.') and name.endswith('.tmp'):
+                continue
+            path = osp.join(folder, name)
+            (images if is_image_file(name) else skipped).append(path)
+    return root, images, skipped
+
+
+def output_path_for(path, root, output_dir, suffix, ext):
+    rel = osp.relpath(path, root)
+    stem, in_ext = osp.splitext(rel)
+    fmt = _AUTO_KEEP.get(in_ext.lower(), 'png') if ext == 'auto' else ext
+    out_ext = in_ext if ext == 'auto' and in_ext.lower() in _AUTO_KEEP else OUTPUT_EXTS[fmt]
+    return osp.join(output_dir, stem + suffix + out_ext), fmt
+
+
+def default_model_hint():
+    return (f'no --model_path given. The released weights are at {asset_path("weights", "sclle_official.pth")} '
+            f'(SCL-LLE) and {asset_path("weights", "zerodce_official.pth")} (Zero-DCE); the assets folder is '
+            f'${ENV_VAR}, else ../shared/assets next to the repository. A BasicSR checkpoint '
+            f'(experiments/<name>/models/net_g_*.pth) works too.')
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog='sclle-enhance', description='Enhance low-light images with SCL-LLE / Zero-DCE.')
+    p.add_argument('-i', '--input', required=True, help='image file or folder')
+    p.add_argument('-o', '--output', required=True, help='output folder (created)')
+    p.add_argument('--model_path', default=None, help='DCENet weights (BasicSR checkpoint or bare state dict)')
+    p.add_argument('--recursive', action='store_true', help='walk sub-folders (the tree is mirrored in -o)')
+    p.add_argument('--tile', type=int, default=0, help='tile size in pixels, 0 = whole image (default)')
+    p.add_argument('--tile_pad', type=int, default=8, help='tile overlap; >= 7 gives the untiled result')
+    p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    p.add_argument('--precision', default='fp32', choices=PRECISIONS)
+    p.add_argument('--suffix', default='', help='appended to each output file name, e.g. _sclle')
+    p.add_argument('--ext', default='auto', choices=('auto', 'png', 'jpg', 'tif'),
+                   help='output format; auto keeps png/jpg/tif and writes png for the rest')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    err = sys.stderr
+    if not args.model_path:
+        print(f'sclle-enhance: error: {default_model_hint()}', file=err)
+        return 2
+    if args.tile < 0 or args.tile_pad < 0:
+        print('sclle-enhance: error: --tile and --tile_pad must be >= 0', file=err)
+        return 2
+    try:
+        root, images, skipped = collect_inputs(args.input, args.recursive)
+    except ValueError as e:
+        print(f'sclle-enhance: error: {e}', file=err)
+        return 2
+    try:
+        enhancer = Enhancer(args.model_path, device=args.device, precision=args.precision, tile=args.tile,
+                            tile_pad=args.tile_pad)
+    except (CheckpointError, RuntimeError, ValueError) as e:
+        print(f'sclle-enhance: error: {e}', file=err)
+        return 2
+    for path in skipped:
+        print(f'skipped (not an image): {path}', file=err)
+    if not images:
+        print(f'sclle-enhance: error: no image in {args.input} ({len(skipped)} other file(s))', file=err)
+        return 2
+    output_dir = osp.abspath(args.output)
+    inputs = {osp.realpath(p) for p in images}
+    claimed = {}
+    failures, done, megapixels = [], 0, 0.0
+    start = time.perf_counter()
+    try:
+        from tqdm import tqdm
+        bar = tqdm(images, unit='img', disable=args.quiet, file=err)
+    except ImportError:
+        bar = images
+    for path in bar:
+        try:
+            out_path, fmt = output_path_for(path, root, output_dir, args.suffix, args.ext)
+            real_out = osp.realpath(out_path)
+            if real_out in inputs:
+                raise OSError(f'refusing to write {out_path}: it is an input file (use another -o or --suffix)')
+            if real_out in claimed:
+                raise OSError(f'output {out_path} already written for {claimed[real_out]}')
+            claimed[real_out] = path
+            img = read_image(path)
+            pixels = img.pixels
+            if img.has_alpha or (pixels.ndim == 3 and pixels.shape[2] == 2):  # keep the alpha untouched
+                color, alpha = pixels[:, :, :-1], pixels[:, :, -1:]
+                color = color[:, :, 0] if color.shape[2] == 1 else color
+                out = enhancer.enhance(color)
+                out = np.dstack([out, alpha])
+            else:
+                out = enhancer.enhance(pixels)
+            data, notes = encode_image(out, fmt, img.icc)
+            os.makedirs(osp.dirname(out_path), exist_ok=True)
+            write_atomic(out_path, data)
+            for note in img.notes + [f'{out_path}: {n}' for n in notes]:
+                _log(bar, note)
+            done += 1
+            megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
+        except Exception as e:  # noqa: BLE001  (one bad image must not stop the batch)
+            failures.append((path, str(e)))
+            _log(bar, f'FAILED {path}: {e}')
+    seconds = time.perf_counter() - start
+    print(f'sclle-enhance: {done} image(s) written to {output_dir}, {megapixels:.2f} MP in {seconds:.1f} s'
+          f' ({megapixels / max(seconds, 1e-9):.2f} MP/s); {len(failures)} failed; {len(skipped)} non-image '
+          f'file(s) skipped')
+    for path, msg in failures:
+        print(f'  failed: {path}: {msg}')
+    return 1 if failures else 0
+
+
+def _log(bar, msg):
+    if hasattr(bar, 'write'):
+        bar.write(msg, file=sys.stderr)
+    else:
+        print(msg, file=sys.stderr)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

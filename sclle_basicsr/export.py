@@ -1,0 +1,75 @@
+"""``sclle-export``: write a DCENet checkpoint as ONNX or TorchScript, with dynamic batch, height and width.
+
+The exported graph is DCENet's own forward (input ``(N, 3, H, W)`` float32 in [0, 1], output the enhanced image,
+same shape); subnormal weights are flushed at load, as in PyTorch.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+from sclle_basicsr import _compat  # noqa: F401
+from sclle_basicsr.inference import CheckpointError, load_enhancer
+
+FORMATS = ('onnx', 'torchscript')
+
+
+class _Exported(torch.nn.Module):
+    """DCENet forward returning the enhanced image only (one output, no keyword arguments)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def export_model(model_path, fmt, out_path, opset=17, sample_size=(1, 3, 64, 64)):
+    """Export ``model_path`` to ``out_path`` in ``fmt`` ('onnx' or 'torchscript'); returns ``out_path``."""
+    if fmt not in FORMATS:
+        raise ValueError(f'format must be one of {", ".join(FORMATS)}, got "{fmt}"')
+    net = load_enhancer(model_path, 'cpu')
+    module = _Exported(net).eval()
+    sample = torch.rand(*sample_size)
+    folder = osp.dirname(osp.abspath(out_path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = out_path + '.tmp'
+    try:
+        if fmt == 'torchscript':
+            with torch.no_grad():
+                scripted = torch.jit.trace(module, sample, check_trace=False)  # no data-dependent control flow
+            scripted.save(tmp)
+        else:
+            torch.onnx.export(module, (sample, ), tmp, input_names=['input'], output_names=['enhanced'],
+                              dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
+                                            'enhanced': {0: 'batch', 2: 'height', 3: 'width'}},
+                              opset_version=opset, dynamo=False, do_constant_folding=True)
+        os.replace(tmp, out_path)
+    finally:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+    return out_path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='sclle-export', description='Export a DCENet checkpoint (ONNX / TorchScript).')
+    p.add_argument('--model_path', required=True, help='BasicSR checkpoint or bare state dict')
+    p.add_argument('--format', default='onnx', choices=FORMATS)
+    p.add_argument('-o', '--output', required=True, help='output file (.onnx / .pt)')
+    p.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
+    args = p.parse_args(argv)
+    try:
+        path = export_model(args.model_path, args.format, args.output, opset=args.opset)
+    except (CheckpointError, ValueError) as e:
+        print(f'sclle-export: error: {e}', file=sys.stderr)
+        return 2
+    print(f'sclle-export: wrote {args.format} model to {path} (input "input": N x 3 x H x W float32 in [0, 1], '
+          'dynamic N, H, W)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

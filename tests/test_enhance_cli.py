@@ -1,0 +1,220 @@
+"""``sclle-enhance`` on real files made here: EXIF, ICC, 16-bit, alpha, grayscale, bad files, overwrites, atomicity."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sclle_basicsr import enhance
+from sclle_basicsr.archs.dcenet_arch import DCENet
+from sclle_basicsr.enhance import encode_image, main, read_image, write_atomic
+from sclle_basicsr.inference import Enhancer
+
+try:
+    from PIL import ImageCms
+    ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
+except Exception:  # noqa: BLE001  (Pillow built without littlecms: any bytes do for a round trip)
+    ICC = b'\x00\x00\x02\x4cfake-icc-profile' + bytes(100)
+
+
+@pytest.fixture(scope='module')
+def model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.weight.mul_(4)
+    path = tmp_path_factory.mktemp('model') / 'net_g.pth'
+    torch.save({'params': net.state_dict()}, path)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def enhancer(model_path):
+    return Enhancer(model_path, device='cpu')
+
+
+def rand_rgb(h=18, w=24, seed=0, high=120):
+    return np.random.default_rng(seed).integers(0, high, (h, w, 3), dtype=np.uint8)
+
+
+def run(args):
+    return main([str(a) for a in args] + ['--quiet'])
+
+
+def test_folder_with_non_image_and_unreadable(tmp_path, model_path, capsys, enhancer):
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    rgb = rand_rgb()
+    Image.fromarray(rgb).save(src / 'a.png')
+    Image.fromarray(rand_rgb(seed=1)).save(src / 'b.jpg', quality=95)
+    (src / 'notes.txt').write_text('hello')
+    good = src / 'c.jpg'
+    Image.fromarray(rand_rgb(seed=2)).save(good, quality=95)
+    (src / 'truncated.jpg').write_bytes(good.read_bytes()[:200])
+    code = run(['-i', src, '-o', out, '--model_path', model_path])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert sorted(os.listdir(out)) == ['a.png', 'b.jpg', 'c.jpg']
+    assert 'notes.txt' in captured.err and 'truncated.jpg' in captured.out
+    assert '3 image(s) written' in captured.out and '1 failed' in captured.out
+    assert np.array_equal(np.asarray(Image.open(out / 'a.png')), enhancer.enhance(rgb))
+
+
+def test_exit_codes_and_missing_model(tmp_path, model_path, capsys):
+    src = tmp_path / 'in'
+    src.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    assert run(['-i', src, '-o', tmp_path / 'o1', '--model_path', model_path]) == 0
+    assert run(['-i', src, '-o', tmp_path / 'o2']) == 2
+    err = capsys.readouterr().err
+    assert 'no --model_path' in err and 'sclle_official.pth' in err
+    assert run(['-i', tmp_path / 'missing', '-o', tmp_path / 'o3', '--model_path', model_path]) == 2
+    assert run(['-i', src, '-o', tmp_path / 'o4', '--model_path', tmp_path / 'nope.pth']) == 2
+    assert 'nope.pth' in capsys.readouterr().err
+    assert run(['-i', src, '-o', tmp_path / 'o5', '--model_path', model_path, '--precision', 'fp16',
+                '--device', 'cpu']) == 2
+
+
+def test_single_file_suffix_ext_and_recursive(tmp_path, model_path):
+    src = tmp_path / 'in'
+    (src / 'sub').mkdir(parents=True)
+    Image.fromarray(rand_rgb()).save(src / 'a.bmp')
+    Image.fromarray(rand_rgb(seed=3)).save(src / 'sub' / 'b.png')
+    assert run(['-i', src / 'a.bmp', '-o', tmp_path / 'o1', '--model_path', model_path, '--suffix', '_x']) == 0
+    assert os.listdir(tmp_path / 'o1') == ['a_x.png']  # auto: bmp -> png
+    assert run(['-i', src, '-o', tmp_path / 'o2', '--model_path', model_path, '--recursive', '--ext', 'jpg']) == 0
+    assert sorted(os.listdir(tmp_path / 'o2')) == ['a.jpg', 'sub']
+    assert os.listdir(tmp_path / 'o2' / 'sub') == ['b.jpg']
+    assert Image.open(tmp_path / 'o2' / 'sub' / 'b.jpg').format == 'JPEG'
+    assert run(['-i', src, '-o', tmp_path / 'o3', '--model_path', model_path, '--tile', '8']) == 0
+    assert os.listdir(tmp_path / 'o3') == ['a.png']
+
+
+def test_refuses_to_overwrite_inputs(tmp_path, model_path, capsys):
+    src = tmp_path / 'in'
+    src.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    before = (src / 'a.png').read_bytes()
+    assert run(['-i', src, '-o', src, '--model_path', model_path]) == 1
+    assert 'refusing to write' in capsys.readouterr().out
+    assert (src / 'a.png').read_bytes() == before
+    assert run(['-i', src, '-o', src, '--model_path', model_path, '--suffix', '_enh']) == 0
+    assert sorted(os.listdir(src)) == ['a.png', 'a_enh.png']
+
+
+def test_exif_orientation_applied(tmp_path, model_path, enhancer):
+    rgb = rand_rgb(10, 16)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, displayed rotated 90 degrees clockwise
+    src = tmp_path / 'in'
+    src.mkdir()
+    Image.fromarray(rgb).save(src / 'r.png', exif=exif.tobytes())
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 0
+    out = np.asarray(Image.open(tmp_path / 'out' / 'r.png'))
+    upright = np.rot90(rgb, -1)
+    assert out.shape == (16, 10, 3)
+    assert np.array_equal(out, enhancer.enhance(np.ascontiguousarray(upright)))
+
+
+def test_16bit_png_and_tiff_stay_16bit_with_icc(tmp_path, model_path, enhancer):
+    import cv2
+    rgb16 = (rand_rgb().astype(np.uint16) * 257 + 3)
+    src = tmp_path / 'in'
+    src.mkdir()
+    assert cv2.imwrite(str(src / 'd.png'), rgb16[:, :, ::-1])
+    data, _ = encode_image(rgb16, 'tif', ICC)
+    (src / 't.tif').write_bytes(data)
+    data, _ = encode_image(rgb16, 'png', ICC)
+    (src / 'i.png').write_bytes(data)
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 0
+    expected = enhancer.enhance(rgb16)
+    for name, icc in (('d.png', None), ('t.tif', ICC), ('i.png', ICC)):
+        img = read_image(str(tmp_path / 'out' / name))
+        assert img.pixels.dtype == np.uint16, name
+        assert np.array_equal(img.pixels, expected), name
+        assert img.icc == icc, name
+    with Image.open(tmp_path / 'out' / 'i.png') as im:  # PIL sees the injected iCCP chunk too
+        assert im.info.get('icc_profile') == ICC
+
+
+def test_8bit_icc_alpha_and_grayscale(tmp_path, model_path, enhancer):
+    rng = np.random.default_rng(5)
+    rgb = rand_rgb()
+    alpha = rng.integers(0, 256, rgb.shape[:2], dtype=np.uint8)
+    gray = rgb[:, :, 1]
+    gray16 = gray.astype(np.uint16) * 257
+    src = tmp_path / 'in'
+    src.mkdir()
+    Image.fromarray(rgb).save(src / 'icc.jpg', icc_profile=ICC, quality=95)
+    Image.fromarray(np.dstack([rgb, alpha])).save(src / 'rgba.png')
+    Image.fromarray(np.dstack([gray, alpha])).save(src / 'la.png')
+    Image.fromarray(gray).save(src / 'g.png')
+    Image.fromarray(gray16).save(src / 'g16.png')
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 0
+    out = tmp_path / 'out'
+    with Image.open(out / 'icc.jpg') as im:
+        assert im.info.get('icc_profile') == ICC
+    with Image.open(out / 'rgba.png') as im:
+        assert im.mode == 'RGBA'
+        a = np.asarray(im)
+    assert np.array_equal(a[:, :, 3], alpha) and np.array_equal(a[:, :, :3], enhancer.enhance(rgb))
+    with Image.open(out / 'la.png') as im:
+        assert im.mode == 'LA'
+        la = np.asarray(im)
+    assert np.array_equal(la[:, :, 1], alpha) and np.array_equal(la[:, :, 0], enhancer.enhance(gray))
+    with Image.open(out / 'g.png') as im:
+        assert im.mode == 'L' and np.array_equal(np.asarray(im), enhancer.enhance(gray))
+    g16 = read_image(str(out / 'g16.png')).pixels
+    assert g16.dtype == np.uint16 and g16.ndim == 2 and np.array_equal(g16, enhancer.enhance(gray16))
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / 'x.png'
+    target.write_bytes(b'old')
+
+    def boom(*args, **kwargs):
+        raise OSError('disk full (simulated)')
+
+    monkeypatch.setattr(enhance.os, 'fsync', boom)
+    with pytest.raises(OSError, match='simulated'):
+        write_atomic(str(target), b'new contents')
+    assert target.read_bytes() == b'old'
+    assert os.listdir(tmp_path) == ['x.png']
+    monkeypatch.undo()
+    write_atomic(str(target), b'new contents')
+    assert target.read_bytes() == b'new contents' and os.listdir(tmp_path) == ['x.png']
+
+
+def test_failure_during_save_in_cli_keeps_going(tmp_path, model_path, monkeypatch, capsys):
+    src = tmp_path / 'in'
+    src.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    Image.fromarray(rand_rgb(seed=1)).save(src / 'b.png')
+    real = enhance.encode_image
+
+    def flaky(pixels, fmt, icc=None):
+        data, notes = real(pixels, fmt, icc)
+        if flaky.calls == 0:
+            flaky.calls += 1
+            raise OSError('encoder crashed (simulated)')
+        return data, notes
+
+    flaky.calls = 0
+    monkeypatch.setattr(enhance, 'encode_image', flaky)
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 1
+    assert os.listdir(tmp_path / 'out') == ['b.png']
+    assert 'simulated' in capsys.readouterr().out
+
+
+def test_module_entry_point(tmp_path, model_path):
+    src = tmp_path / 'a.png'
+    Image.fromarray(rand_rgb()).save(src)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, '-m', 'sclle_basicsr.enhance', '-i', str(src), '-o', str(tmp_path / 'o'),
+                           '--model_path', model_path, '--quiet'], cwd=repo, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert '1 image(s) written' in proc.stdout
