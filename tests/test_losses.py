@@ -1,7 +1,6 @@
 import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
-import torch.nn.functional as F
 import yaml
 from basicsr.losses import build_loss
 from torch import nn

@@ -145,7 +145,8 @@ class FrozenDeepLabV3Plus(nn.Module):
     def _load(self, checkpoint, allow_key_mismatch):
         from mmengine.runner import CheckpointLoader
         if '://' not in checkpoint and not osp.isfile(osp.expanduser(checkpoint)):
-            raise FileNotFoundError(f'FrozenDeepLabV3Plus: checkpoint {checkpoint!r} (option checkpoint) does not exist')
+            raise FileNotFoundError(
+                f'FrozenDeepLabV3Plus: checkpoint {checkpoint!r} (option checkpoint) does not exist')
         state = _state_dict_of(CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'))
         state = {k: v for k, v in state.items() if not k.startswith('auxiliary_head.')}
         own = self.model.state_dict()
