@@ -11,6 +11,10 @@ Why each exists:
 * BasicSR's training loop tells only its sampler the epoch (``EnlargedSampler.set_epoch``).  Datasets whose random
   draws are seeded per item and epoch (``UnpairedContrastiveDataset``: reproducible with any number of workers and
   across ``--auto_resume``) need it too, so the sampler forwards it to a dataset that has ``set_epoch``.
+* BasicSR resumes at the *start* of the saved epoch: a state saved mid-epoch replays that epoch's first batches,
+  and one saved on its last iteration replays the whole epoch.  Once the loaders exist (so the iterations per
+  epoch are known), the resumed epoch is corrected and the sampler skips the samples already trained on, so a
+  resumed run trains on exactly the batches an uninterrupted run would.
 """
 import importlib
 import importlib.util
@@ -110,12 +114,65 @@ def load_resume_state(opt):
         raise FileNotFoundError(f'resume state {resume_state_path} (path.resume_state) does not exist')
     resume_state = torch.load(resume_state_path, map_location=_map_location(), weights_only=False)
     check_resume(opt, resume_state['iter'])
+    for key in opt:  # check_resume points pretrain_network_* at this run's BasicSR checkpoints: read their params
+        if key.startswith('network_') and opt['path'].get(f'param_key_{key[8:]}', 'params') is None:
+            opt['path'][f'param_key_{key[8:]}'] = 'params'
+    _PENDING_RESUME['state'] = resume_state
     return resume_state
 
 
+_PENDING_RESUME = {}
+
+
+def position_resumed_epoch(resume_state, iters_per_epoch, sampler, batch_size):
+    """Point ``resume_state['epoch']`` and ``sampler`` at the first batch not trained on yet.
+
+    Epoch e of a run started from iteration 0 covers iterations e*N+1 .. (e+1)*N (N = iterations per epoch, fixed
+    by ``drop_last``), so ``iter - epoch*N`` batches of the saved epoch are done.
+    """
+    epoch, done = resume_state['epoch'], resume_state['iter'] - resume_state['epoch'] * iters_per_epoch
+    if not 0 < done <= iters_per_epoch:
+        from basicsr.utils import get_root_logger
+        get_root_logger().warning(
+            f'Resume state (epoch {epoch}, iter {resume_state["iter"]}) does not fit {iters_per_epoch} iterations per '
+            'epoch (dataset or batch size changed?): resuming at the start of the epoch, as BasicSR does.')
+        return
+    if done == iters_per_epoch:
+        resume_state['epoch'] = epoch + 1
+    else:
+        sampler.skip_once = (epoch, done * batch_size)
+
+
+def create_train_val_dataloader(opt, logger):
+    """BasicSR's ``create_train_val_dataloader``, then the resumed epoch positioned (see the module docstring)."""
+    result = _BASICSR_CREATE_LOADERS(opt, logger)
+    resume_state = _PENDING_RESUME.pop('state', None)
+    train_loader, train_sampler = result[0], result[1]
+    if resume_state is not None and train_loader is not None:
+        position_resumed_epoch(resume_state, len(train_loader), train_sampler, train_loader.batch_size)
+    return result
+
+
 def patch_basicsr_resume():
+    global _BASICSR_CREATE_LOADERS
     import basicsr.train
+    from basicsr.data.data_sampler import EnlargedSampler
+    if basicsr.train.load_resume_state is load_resume_state:
+        return
     basicsr.train.load_resume_state = load_resume_state
+    _BASICSR_CREATE_LOADERS = basicsr.train.create_train_val_dataloader
+    basicsr.train.create_train_val_dataloader = create_train_val_dataloader
+    sampler_iter = EnlargedSampler.__iter__
+
+    def __iter__(self):
+        indices = sampler_iter(self)
+        epoch, skip = getattr(self, 'skip_once', (None, 0))
+        if epoch == self.epoch:
+            del self.skip_once
+            return iter(list(indices)[skip:])
+        return indices
+
+    EnlargedSampler.__iter__ = __iter__
 
 
 def forward_epoch_to_datasets():

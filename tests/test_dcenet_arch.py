@@ -103,3 +103,10 @@ def test_released_sclle_checkpoint_has_subnormals_and_loads_without():
     net = DCENet()
     net.load_state_dict(state)
     assert sum(int(((p != 0) & (p.abs() < tiny)).sum()) for p in net.parameters()) == 0
+
+
+def test_init_std_draws_conv_weights_from_a_normal():
+    torch.manual_seed(0)
+    net = DCENet(init_std=0.02)
+    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, torch.nn.Conv2d)])
+    assert abs(weights.std().item() - 0.02) < 0.001 and abs(weights.mean().item()) < 0.001

@@ -37,9 +37,12 @@ class DCENet(nn.Module):
 
     Parameter names (``e_conv1`` ... ``e_conv7``) match the released Zero-DCE and SCL-LLE checkpoints, which load
     strictly.  Loading a state dict flushes float32 subnormals to zero (see :func:`flush_subnormals_`).
+
+    ``init_std``: when set, conv weights start from N(0, init_std) as in the released training code (0.02);
+    ``None`` keeps PyTorch's default initialisation.
     """
 
-    def __init__(self, num_iterations=8, num_features=32):
+    def __init__(self, num_iterations=8, num_features=32, init_std=None):
         super().__init__()
         if num_iterations < 1 or num_features < 1:
             raise ValueError(f'num_iterations ({num_iterations}) and num_features ({num_features}) must be >= 1')
@@ -58,6 +61,10 @@ class DCENet(nn.Module):
         self.e_conv7 = conv(nf * 2, 3 * num_iterations)
         self.relu = nn.ReLU(inplace=True)
         self.register_load_state_dict_post_hook(_flush_after_load)
+        if init_std is not None:
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.normal_(module.weight, 0.0, init_std)
 
     def estimate_curves(self, x):
         """The curve maps A_1..A_n stacked on channels, in [-1, 1]: (N, 3 * num_iterations, H, W)."""

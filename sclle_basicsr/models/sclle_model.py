@@ -9,7 +9,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-
+from sclle_basicsr.losses.scl_losses import SCLLosses
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -51,7 +51,6 @@ class SCLLLEModel(SRModel):
         self.net_g.train()
         train_opt = self.opt['train']
         self._setup_ema(train_opt.get('ema_decay', 0))
-        from sclle_basicsr.losses.scl_losses import SCLLosses  # TEMP until the losses land
         self.scl_losses = SCLLosses(train_opt).to(self.device)
         self.grad_clip_norm = train_opt.get('grad_clip_norm')
         self._setup_amp(train_opt.get('amp'))
@@ -64,7 +63,13 @@ class SCLLLEModel(SRModel):
             return
         get_root_logger().info(f'Use Exponential Moving Average with decay: {decay}')
         self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
-        self.model_ema(0)  # start from net_g's weights (pretrained or initialised)
+        path_opt = self.opt['path']
+        if path_opt.get('pretrain_network_g') and path_opt.get('param_key_g', 'params') is not None:
+            # a BasicSR checkpoint (also the one --auto_resume points at): its params_ema, else its params
+            self.load_network(self.net_g_ema, path_opt['pretrain_network_g'], path_opt.get('strict_load_g', True),
+                              'params_ema')
+        else:  # no checkpoint, or a bare state_dict such as the released weights: start from net_g
+            self.model_ema(0)
         self.net_g_ema.eval()
 
     def _setup_amp(self, amp_opt):
