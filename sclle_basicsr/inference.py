@@ -46,7 +46,8 @@ class CheckpointError(ValueError):
 
 def _unwrap_state_dict(obj, path):
     if not isinstance(obj, dict):
-        raise CheckpointError(f'{path}: expected a state dict or a BasicSR checkpoint (a dict), got {type(obj).__name__}')
+        raise CheckpointError(f'{path}: expected a state dict or a BasicSR checkpoint (a dict), '
+                              f'got {type(obj).__name__}')
     for key in ('params_ema', 'params'):
         if key in obj:
             sd = obj[key]
@@ -349,8 +350,8 @@ def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', channels_last=N
     with flush_denormals(flush_denormal and device.type == 'cpu'), torch.inference_mode():
         n, _, h, w = x.shape
         if not tile or (tile >= h and tile >= w):
-            return _forward_dcenet(net, x, precision, channels_last, compile).to(dtype=x.dtype,
-                                                                                   memory_format=torch.contiguous_format)
+            out = _forward_dcenet(net, x, precision, channels_last, compile)
+            return out.to(dtype=x.dtype, memory_format=torch.contiguous_format)
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
         for y0, y1, py0, py1 in _tile_ranges(h, tile, tile_pad):
             for x0, x1, px0, px1 in _tile_ranges(w, tile, tile_pad):
