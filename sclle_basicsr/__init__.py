@@ -6,4 +6,5 @@ sub-packages registers the archs, datasets, losses and models in BasicSR's regis
 # flake8: noqa
 from sclle_basicsr import _compat  # isort: skip
 from sclle_basicsr import archs, data, losses, models
+from sclle_basicsr.inference import Enhancer
 from sclle_basicsr.version import __version__

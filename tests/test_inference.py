@@ -205,3 +205,16 @@ def test_released_weights_tiled_and_fused(tmp_path):
     assert (out - reference(model, x)).abs().max() <= 1e-5
     assert (enhance_tensor(model, x, tile=24, tile_pad=7) - out).abs().max() <= 1e-6
     assert out.mean() > x.mean()
+
+
+def test_released_weights_match_the_published_network():
+    """The fast path with the released SCL-LLE weights equals the network written out by hand (float, 1e-5)."""
+    from conftest import require_asset
+    from test_dcenet_arch import reference_forward
+    path = require_asset('weights', 'sclle_official.pth')
+    state = torch.load(path, map_location='cpu')
+    x = torch.rand(2, 3, 61, 83, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = reference_forward(state, x)[0]
+    for kwargs in ({}, {'tile': 32, 'tile_pad': 7}):
+        assert (enhance_tensor(load_enhancer(path), x, **kwargs) - expected).abs().max() <= 1e-5

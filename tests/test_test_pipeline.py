@@ -10,9 +10,11 @@ import uuid
 import cv2
 import numpy as np
 import pytest
+import torch
 from basicsr.metrics import calculate_niqe
 
 from conftest import require_asset
+from test_dcenet_arch import reference_forward
 from sclle_basicsr.assets import REPO_ROOT
 
 OPTIONS = """
@@ -83,12 +85,17 @@ def test_released_weights_enhance_and_lower_niqe(tmp_path, weights):
     names = write_inputs(str(folder))
     proc, log, outputs, run = run_test_runner(tmp_path, str(folder), weights)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    state = torch.load(weights, map_location='cpu')  # raw released weights, subnormals kept
     input_niqe = []
     for name in names:
         lq = cv2.imread(str(folder / f'{name}.png'))
         out = outputs[f'{name}_{run}.png']
         assert out.shape == lq.shape and out.dtype == np.uint8
         assert out.mean() > lq.mean() + 10  # brighter
+        x = torch.from_numpy(lq[..., ::-1].astype(np.float32) / 255).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            expected = reference_forward(state, x)[0].clamp(0, 1)[0].permute(1, 2, 0).numpy()[..., ::-1]
+        assert np.abs(out.astype(int) - np.round(expected * 255).astype(int)).max() <= 1  # one grey level
         input_niqe.append(calculate_niqe(lq, crop_border=0))
     assert logged_niqe(log) < float(np.mean(input_niqe))
 

@@ -9,6 +9,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from sclle_basicsr.inference import enhance_tensor
 from sclle_basicsr.losses.scl_losses import SCLLosses
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -18,8 +19,10 @@ AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 class SCLLLEModel(SRModel):
     """Unpaired low-light enhancement trained with L_c, L_sc, L_fr and L_cc (any subset, at least one).
 
-    Testing is SRModel's: ``net_g(lq)`` gives the enhanced image, metrics run through ``calculate_metric`` (NIQE
-    needs no ground truth; PSNR/SSIM use ``gt`` when the dataset has one).
+    Testing and validation are SRModel's (images saved, metrics through ``calculate_metric``: NIQE needs no ground
+    truth; PSNR/SSIM use ``gt`` when the dataset has one), with the enhancement itself run by the project's one
+    inference path (:func:`sclle_basicsr.inference.enhance_tensor`): ``val`` options ``tile``, ``tile_pad``,
+    ``precision`` (fp32 | bf16 | fp16).
 
     Training (``train:`` options): ``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt`` and the
     shared ``vgg_opt`` / ``segmentor_opt`` go to :class:`SCLLosses`, which owns the frozen networks;
@@ -45,6 +48,12 @@ class SCLLLEModel(SRModel):
         except RuntimeError as err:
             raise RuntimeError(f'Checkpoint {load_path} does not fit {type(self.get_bare_model(net)).__name__} '
                                f'(network_g options {dict(self.opt["network_g"])}): {err}') from err
+
+    def test(self):
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
+        val_opt = self.opt.get('val') or {}
+        self.output = enhance_tensor(net, self.lq, tile=val_opt.get('tile', 0), tile_pad=val_opt.get('tile_pad', 8),
+                                     precision=val_opt.get('precision', 'fp32'))
 
     # ---------------------------------------------------------------- training set-up
     def init_training_settings(self):
