@@ -156,7 +156,7 @@ def contact_sheet(val_dir, vis_dir, path, height=200):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--total_iter', type=int, default=400)
+    parser.add_argument('--total_iter', type=int, default=150)
     parser.add_argument('--data', default=osp.join(REPO_ROOT, 'demo_data'))
     args = parser.parse_args()
     if osp.abspath(args.data) != osp.join(REPO_ROOT, 'demo_data'):

@@ -10,7 +10,8 @@ import pytest
 from sclle_basicsr.data.exposure_split import classify_level, mean_grey_level, split_exposures
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
-ASSETS = os.environ.get('SCLLE_ASSETS', osp.join(REPO, osp.pardir, 'shared', 'assets'))
+from sclle_basicsr.assets import assets_root  # noqa: E402
+ASSETS = assets_root()
 SICE = osp.join(ASSETS, 'sice_part1_subset')
 SCRIPT = osp.join(REPO, 'scripts', 'split_exposures.py')
 

@@ -15,7 +15,8 @@ from sclle_basicsr.data.unpaired_contrastive_dataset import (CITYSCAPES_ID_TO_TR
                                                              labelids_to_trainids)
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
-ASSETS = os.environ.get('SCLLE_ASSETS', osp.join(REPO, osp.pardir, 'shared', 'assets'))
+from sclle_basicsr.assets import assets_root  # noqa: E402
+ASSETS = assets_root()
 
 W, H, CROP = 48, 40, 32
 

@@ -11,7 +11,8 @@ from torch import nn
 from sclle_basicsr.archs.vgg_arch import CAFFE_BGR_MEAN, FrozenVGG16Features
 
 REPO = Path(__file__).resolve().parents[1]
-ASSETS = Path(os.environ.get('SCLLE_ASSETS', REPO / '..' / 'shared' / 'assets'))
+from sclle_basicsr.assets import assets_root  # noqa: E402
+ASSETS = Path(assets_root())
 CAFFE_VGG = ASSETS / 'weights' / 'vgg16_imagenet_caffe_bgr_features.pth'
 RELUS = ('relu1_2', 'relu2_2', 'relu3_3', 'relu4_3')
 
