@@ -278,3 +278,17 @@ def test_color_constancy_grey_image_has_finite_gradient():
     d = [(m[:, 0] - m[:, 1])**2, (m[:, 0] - m[:, 2])**2, (m[:, 1] - m[:, 2])**2]
     torch.pow(d[0]**2 + d[1]**2 + d[2]**2, 0.5).mean().backward()
     assert torch.isnan(released.grad).all()
+
+
+def test_contrastive_without_negatives_drops_the_negative_distance():
+    """use_negatives: false (Table 3's ablation) equals the full loss with d(H, N) = 0, i.e. a negative equal to H."""
+    from basicsr.losses import build_loss
+    torch.manual_seed(0)
+    pred, pos = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    vgg = {'weights_format': 'random'}
+    with_neg = build_loss({'type': 'SCLContrastiveLoss', 'vgg': vgg})
+    without = build_loss({'type': 'SCLContrastiveLoss', 'vgg': vgg, 'use_negatives': False})
+    without.attach_extractor(with_neg._extractor_on(pred))
+    torch.testing.assert_close(without(pred, pos), with_neg(pred, pos, pred.clone()))
+    with pytest.raises(ValueError, match='use_negatives is false'):
+        without(pred, pos, pos)

@@ -37,8 +37,10 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
                  mean_margin=0.3,
                  gram_layers=('relu1_2', 'relu2_2'),
                  reduction='mean',
+                 use_negatives=True,
                  vgg=None):
         super().__init__(vgg)
+        self.use_negatives = use_negatives
         if reduction not in _REDUCTIONS:
             raise ValueError(f'SCLContrastiveLoss: reduction must be one of {_REDUCTIONS}, got {reduction!r}')
         self.vgg_layers = (gram_layers, ) if isinstance(gram_layers, str) else tuple(gram_layers)
@@ -51,14 +53,22 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
         self.mean_margin = mean_margin
         self.reduction = reduction
 
+    def negatives_of(self, negative):
+        """The negatives as a list; ``[]`` with ``use_negatives: false`` (Table 3's ablation without negatives)."""
+        if not self.use_negatives:
+            if negative is not None:
+                raise ValueError('SCLContrastiveLoss: use_negatives is false but negatives were given')
+            return []
+        return as_negative_list(negative)
+
     def check_inputs(self, pred, positive, negatives):
         check_image('pred', pred)
         check_image('positive', positive, like=pred)
         for k, neg in enumerate(negatives):
             check_image(f'negative[{k}]', neg, like=pred)
 
-    def forward(self, pred, positive, negative):
-        negatives = as_negative_list(negative)
+    def forward(self, pred, positive, negative=None):
+        negatives = self.negatives_of(negative)
         self.check_inputs(pred, positive, negatives)
         extractor = self._extractor_on(pred)
         pred_feats = extractor(pred, self.vgg_layers)
@@ -68,7 +78,7 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
 
     def loss_from_features(self, pred, pred_feats, positive, positive_feats, negatives, negative_feats):
         """The loss from precomputed features ({layer: tensor} dicts; one per negative)."""
-        negatives = as_negative_list(negatives)
+        negatives = self.negatives_of(negatives or None)
         self.check_inputs(pred, positive, negatives)
         grams = {name: gram_matrix(pred_feats[name]) for name in self.vgg_layers}
         pred_mean = pred.mean(dim=1)
@@ -80,10 +90,14 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
             return (pred_mean - image.mean(dim=1)).abs().mean(dim=(1, 2))
 
         pos_gram, pos_mean = gram_distance(positive_feats), mean_distance(positive)
-        gram_hinge = sum(
-            torch.relu(pos_gram - gram_distance(feats) + self.gram_margin) for feats in negative_feats) / len(negatives)
-        mean_hinge = sum(torch.relu(pos_mean - mean_distance(neg) + self.mean_margin)
-                         for neg in negatives) / len(negatives)
+        if negatives:
+            gram_hinge = sum(torch.relu(pos_gram - gram_distance(feats) + self.gram_margin)
+                             for feats in negative_feats) / len(negatives)
+            mean_hinge = sum(torch.relu(pos_mean - mean_distance(neg) + self.mean_margin)
+                             for neg in negatives) / len(negatives)
+        else:  # without negatives d(H, N) drops out: the hinges only pull towards the positive
+            gram_hinge = torch.relu(pos_gram + self.gram_margin)
+            mean_hinge = torch.relu(pos_mean + self.mean_margin)
         per_sample = self.gram_weight * gram_hinge + self.mean_weight * mean_hinge
         loss = per_sample.mean() if self.reduction == 'mean' else per_sample.sum()
         return self.loss_weight * loss

@@ -31,7 +31,7 @@ from sclle_basicsr.losses.color_constancy_loss import ColorConstancyLoss
 from sclle_basicsr.losses.contrastive_loss import SCLContrastiveLoss
 from sclle_basicsr.losses.feature_retention_loss import FeatureRetentionLoss
 from sclle_basicsr.losses.semantic_brightness_loss import SemanticBrightnessLoss
-from sclle_basicsr.losses.vgg_features import as_negative_list, build_vgg, check_image
+from sclle_basicsr.losses.vgg_features import build_vgg, check_image
 
 # option key -> (log key, short name, expected class)
 LOSS_SLOTS = OrderedDict([
@@ -111,7 +111,7 @@ class SCLLosses(nn.Module):
     @staticmethod
     def _inputs_of(name, loss):
         if name == 'contrastive':
-            return {'pos', 'neg'}
+            return {'pos', 'neg'} if loss.use_negatives else {'pos'}
         if name == 'semantic':
             return {'label'}
         if name == 'retention':
@@ -125,7 +125,7 @@ class SCLLosses(nn.Module):
             if missing:
                 raise ValueError(f'SCLLosses: loss {self.log_keys[name]} ({type(loss).__name__}) needs input(s) '
                                  f'{missing}, not given')
-        negatives = as_negative_list(neg) if 'contrastive' in self.losses else []
+        negatives = self.losses['contrastive'].negatives_of(neg) if 'contrastive' in self.losses else []
         check_image('pred', pred)
         if 'contrastive' in self.losses:  # shapes checked before any VGG work
             self.losses['contrastive'].check_inputs(pred, pos, negatives)

@@ -1,0 +1,256 @@
+"""Evaluation protocols of Tables 1, 2 and 4 (sclle_basicsr.evaluation and scripts/eval_table*.py)."""
+import csv
+import importlib.util
+import math
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import require_asset
+from sclle_basicsr import evaluation as ev
+from sclle_basicsr.assets import REPO_ROOT
+
+TINY19 = {
+    'model.backbone.depth': 18,
+    'model.backbone.base_channels': 8,
+    'model.backbone.stem_channels': 8,
+    'model.decode_head.in_channels': 64,
+    'model.decode_head.c1_in_channels': 8,
+    'model.decode_head.c1_channels': 4,
+    'model.decode_head.channels': 8,
+    'model.decode_head.num_classes': 19,
+}
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shared
+
+
+def test_parse_methods_and_output_folder(tmp_path):
+    w = tmp_path / 'w.pth'
+    w.write_bytes(b'x')
+    assert ev.parse_methods(['identity', f'a={w}']) == [('identity', None), ('a', str(w))]
+    for bad, msg in ((['a'], 'name=path'), ([f'a={tmp_path}/none.pth'], 'not found'), ([f'a={w}', f'a={w}'], 'twice'),
+                     ([f'identity={w}'], 'reserved'), ([], 'no checkpoints')):
+        with pytest.raises(ev.EvaluationError, match=msg):
+            ev.parse_methods(bad)
+    out = tmp_path / 'out'
+    ev.make_output_dir(str(out))
+    (out / 'table1_niqe.md').write_text('old')
+    with pytest.raises(ev.EvaluationError, match='--overwrite'):
+        ev.make_output_dir(str(out))
+    ev.make_output_dir(str(out), overwrite=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Table 1
+
+
+def test_parse_runner_log():
+    log = ('2024-01-02 10:00:00,000 INFO: Testing DICM...\n'
+           '2024-01-02 10:00:05,500 INFO: Validation DICM\n\t # niqe: 3.7540\tBest: 3.7540 @ x iter\n\n'
+           '2024-01-02 10:00:05,600 INFO: Testing LIME...\n'
+           '2024-01-02 10:00:07,600 INFO: Validation LIME\n\t # niqe: 4.0130\tBest: 4.0130 @ x iter\n')
+    res = ev.parse_runner_log(log, ['DICM', 'LIME'])
+    assert res == {'DICM': (3.754, 5.5), 'LIME': (4.013, 2.0)}
+    with pytest.raises(ev.EvaluationError, match='no NIQE logged for MEF'):
+        ev.parse_runner_log(log, ['DICM', 'MEF'])
+
+
+def test_table1_through_the_runner(tmp_path):
+    from basicsr.metrics import calculate_niqe
+    dataroot = require_asset('lle_testsets')
+    weights = require_asset('weights', 'sclle_official.pth')
+    out = tmp_path / 'out'
+    load_script('eval_table1_niqe').main(['--checkpoints', 'identity', f'sclle={weights}', '--sets', 'DICM',
+                                          '--max_images', '1', '--dataroot', dataroot, '--out', str(out)])
+    rows = {r['method']: r for r in read_csv(out / 'table1_niqe.csv')}
+    assert list(read_csv(out / 'table1_niqe.csv')[0]) == ['method', 'DICM', 'average', 'DICM_s']
+    first = ev.list_images(osp.join(dataroot, 'DICM'))[0]
+    expected = calculate_niqe(cv2.imread(first), crop_border=0, input_order='HWC', convert_to='y')
+    assert float(rows['identity']['DICM']) == pytest.approx(expected, abs=1e-9)
+    # the runner's value (4 decimals in its log) is lower than the input's, as in the paper
+    assert 0 < float(rows['sclle']['DICM']) < expected
+    assert float(rows['sclle']['average']) == float(rows['sclle']['DICM'])
+    assert float(rows['sclle']['DICM_s']) > 0
+    opt = (out / 'options' / 'test_sclle.yml').read_text()
+    assert f'pretrain_network_g: {weights}' in opt and 'name: sclle' in opt
+    assert osp.islink(out / 'inputs' / 'DICM' / osp.basename(first))
+    assert '| identity |' in (out / 'table1_niqe.md').read_text()
+    with pytest.raises(SystemExit, match='--overwrite'):  # an existing report is not overwritten
+        load_script('eval_table1_niqe').main(['--checkpoints', 'identity', '--sets', 'DICM', '--out', str(out)])
+    with pytest.raises(SystemExit, match='NOPE'):
+        load_script('eval_table1_niqe').main(['--checkpoints', 'identity', '--sets', 'NOPE', '--dataroot', dataroot,
+                                              '--out', str(tmp_path / 'o2')])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Table 4
+
+
+def test_miou_hand_computed():
+    # 3 classes of 19 present; 255 ignored; class 2 predicted but never in GT; class 5 nowhere (excluded)
+    label = np.array([[0, 0, 1, 1], [0, 1, 255, 255]])
+    pred = np.array([[0, 1, 1, 1], [2, 1, 0, 5]])
+    conf = ev.confusion_matrix(pred, label)
+    assert conf.sum() == 6 and conf[0, 0] == 1 and conf[0, 1] == 1 and conf[0, 2] == 1 and conf[1, 1] == 3
+    iou, miou = ev.iou_from_confusion(conf)
+    # class 0: inter 1, union 3 (GT) + 1 (pred) - 1 = 3 -> 1/3; class 1: inter 3, union 3 + 4 - 3 = 4 -> 3/4;
+    # class 2: inter 0, union 1 -> 0; class 5: predicted only on an ignored pixel -> union 0 -> excluded
+    assert iou[0] == pytest.approx(1 / 3) and iou[1] == pytest.approx(0.75) and iou[2] == 0
+    assert np.isnan(iou[3:]).all()
+    assert miou == pytest.approx((1 / 3 + 0.75 + 0) / 3)
+    # accumulation over images is over the summed confusion matrix, not a mean of per-image mIoUs
+    conf2 = conf + ev.confusion_matrix(np.array([3]), np.array([3]))
+    assert ev.iou_from_confusion(conf2)[1] == pytest.approx((1 / 3 + 0.75 + 0 + 1) / 4)
+
+
+@pytest.fixture(scope='module')
+def tiny_segmentor(tmp_path_factory):
+    torch.manual_seed(0)
+    seg = ev.build_segmentor(cfg_options=TINY19, allow_random_init=True)
+    with torch.no_grad():  # large class scores, so that the prediction depends on the input
+        seg.model.decode_head.conv_seg.weight.mul_(50)
+    path = tmp_path_factory.mktemp('seg') / 'tiny19.pth'
+    torch.save({'state_dict': seg.model.state_dict()}, path)
+    return str(path)
+
+
+def test_table4_cityscapes_mini(tmp_path, tiny_segmentor):
+    root = require_asset('cityscapes_mini')
+    weights = require_asset('weights', 'sclle_official.pth')
+    seg = ev.build_segmentor(checkpoint=tiny_segmentor, cfg_options=TINY19)
+    out = tmp_path / 'out'
+    out.mkdir()
+    rows, md = ev.run_table4([('identity', None), ('sclle', weights)], root, str(out), seg, gammas=(1, 6),
+                             max_side=96)
+    assert [r['method'] for r in rows] == ['identity', 'sclle']
+    for r in rows:
+        for g in ('gamma=1', 'gamma=6'):
+            assert 0 <= r[g] <= 100
+    # identity, gamma 1: the same as segmenting the (downscaled) originals directly
+    conf = np.zeros((19, 19), dtype=np.int64)
+    for img_path, label_path in ev.find_cityscapes_pairs(root):
+        rgb, label = ev.load_cityscapes_pair(img_path, label_path, 96)
+        assert max(label.shape) == 96 and set(np.unique(label)) <= set(range(19)) | {255}
+        with torch.no_grad():
+            pred = seg(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255).argmax(1)[0].numpy()
+        conf += ev.confusion_matrix(pred, label)
+    assert rows[0]['gamma=1'] == pytest.approx(100 * ev.iou_from_confusion(conf)[1])
+    # the enhancer changes what the segmentor sees (compare the confusion matrices of gamma 6)
+    pairs = ev.find_cityscapes_pairs(root)
+    ident = ev.segment_miou(seg, None, pairs, (6, ), 96, log=lambda *_: None)[6][2]
+    enh = ev.segment_miou(seg, ev.load_method(weights), pairs, (6, ), 96, log=lambda *_: None)[6][2]
+    assert ident.sum() == enh.sum() and not np.array_equal(ident, enh)
+    assert 'mmseg' in md and (out / 'table4_per_class_iou.csv').is_file()
+    assert len(read_csv(out / 'table4_per_class_iou.csv')) == 4
+
+
+def test_table4_cli(tmp_path, tiny_segmentor):
+    import json
+    root = require_asset('cityscapes_mini')
+    script = load_script('eval_table4_segmentation')
+    with pytest.raises(SystemExit, match='--seg_checkpoint is required'):
+        script.main(['--checkpoints', 'identity', '--dataroot', root, '--out', str(tmp_path / 'a')])
+    out = tmp_path / 'b'
+    script.main(['--checkpoints', 'identity', '--dataroot', root, '--out', str(out), '--gammas', '2',
+                 '--seg_checkpoint', tiny_segmentor, '--seg_cfg_options', json.dumps(TINY19), '--max_side', '48',
+                 '--max_images', '1'])
+    (row, ) = read_csv(out / 'table4_segmentation.csv')
+    assert row['method'] == 'identity' and 0 <= float(row['gamma=2']) <= 100
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Table 2
+
+
+def make_paired(root, count=2, size=(40, 56)):
+    rng = np.random.default_rng(0)
+    (root / 'low').mkdir(parents=True)
+    (root / 'gt').mkdir()
+    for i in range(count):
+        small = rng.random((4, 5, 3)).astype(np.float32)
+        gt = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+        low = gt ** 3 * 0.5
+        cv2.imwrite(str(root / 'gt' / f'{i:03d}.png'), np.round(gt * 255).astype(np.uint8))
+        cv2.imwrite(str(root / 'low' / f'{i:03d}.jpg' if i else root / 'low' / f'{i:03d}.png'),
+                    np.round(low * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 100])
+    return root
+
+
+def psnr_rgb(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * math.log10(255.0 ** 2 / mse)
+
+
+def test_table2_identity_psnr_and_errors(tmp_path):
+    root = make_paired(tmp_path / 'set')
+    out = tmp_path / 'out'
+    out.mkdir()
+    rows, md = ev.run_table2([('identity', None)], str(root), str(out), no_lpips=True)
+    pairs = ev.match_pairs(str(root))
+    assert [p[0] for p in pairs] == ['000', '001']
+    expected = np.mean([psnr_rgb(cv2.imread(lo), cv2.imread(gt)) for _, lo, gt in pairs])
+    assert rows[0]['PSNR'] == pytest.approx(expected, rel=1e-9)
+    assert 0 < rows[0]['SSIM'] < 1 and rows[0]['LPIPS'] is None
+    assert 'test_y_channel=False' in md
+
+    (root / 'gt' / '002.png').write_bytes((root / 'gt' / '000.png').read_bytes())
+    with pytest.raises(ev.EvaluationError, match=r"without low-light input: \['002'\]"):
+        ev.match_pairs(str(root))
+    (root / 'gt' / '002.png').unlink()
+    cv2.imwrite(str(root / 'gt' / '001.png'), np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(ev.EvaluationError, match='size mismatch for 001'):
+        ev.run_table2([('identity', None)], str(root), str(out), no_lpips=True)
+    with pytest.raises(ev.EvaluationError, match='low and <root>/gt'):
+        ev.match_pairs(str(tmp_path))
+    with pytest.raises(ev.EvaluationError, match='--lpips_backbone'):
+        ev.build_lpips(None)
+    with pytest.raises(ev.EvaluationError, match='--lpips_backbone'):
+        ev.build_lpips(str(tmp_path / 'none.pth'))
+
+
+def test_table2_lpips_from_local_backbone(tmp_path):
+    import lpips
+    import torchvision
+    torch.manual_seed(0)
+    alex = torchvision.models.alexnet()
+    sd_path = tmp_path / 'alexnet_random.pth'
+    torch.save(alex.state_dict(), sd_path)
+    model = ev.build_lpips(str(sd_path))
+    ref = lpips.LPIPS(net='alex', pretrained=True, pnet_rand=True, verbose=False)
+    for seq in (ref.net.slice1, ref.net.slice2, ref.net.slice3, ref.net.slice4, ref.net.slice5):
+        for idx, module in seq.named_children():
+            module.load_state_dict(alex.features[int(idx)].state_dict())
+    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert float(model(a, b, normalize=True)) == pytest.approx(float(ref(a, b, normalize=True)), rel=1e-5)
+        assert float(model(a, a, normalize=True)) == 0
+    torch.save({'features.0.weight': torch.zeros(1)}, tmp_path / 'bad.pth')
+    with pytest.raises(ev.EvaluationError, match='not a torchvision alex'):
+        ev.build_lpips(str(tmp_path / 'bad.pth'))
+
+    root = make_paired(tmp_path / 'set', count=1)
+    out = tmp_path / 'out'
+    script = load_script('eval_table2_paired')
+    with pytest.raises(SystemExit, match='--lpips_backbone'):
+        script.main(['--checkpoints', 'identity', '--dataroot', str(root), '--out', str(out)])
+    script.main(['--checkpoints', 'identity', '--dataroot', str(root), '--out', str(out),
+                 '--lpips_backbone', str(sd_path)])
+    (row, ) = read_csv(out / 'table2_paired.csv')
+    assert float(row['LPIPS']) > 0 and row['images'] == '1'

@@ -1,0 +1,86 @@
+"""The shipped option files: they parse, the ablations differ from the recipe only where they say, and each
+configured loss set starts training (one SCLLosses step; VGG and segmentor swapped for tiny random ones)."""
+import copy
+import glob
+import os.path as osp
+
+import pytest
+import torch
+import yaml
+from basicsr.utils.options import ordered_yaml
+
+from sclle_basicsr.archs.dcenet_arch import DCENet
+from sclle_basicsr.assets import REPO_ROOT
+from sclle_basicsr.losses.scl_losses import SCLLosses
+from test_train_pipeline import TINY_SEGMENTOR
+
+RECIPE = 'options/train/train_SCLLLE_cityscapes_sice.yml'
+ABLATIONS = {  # file suffix -> the (section, key) pairs that may differ from the recipe
+    'wo_Lc': {('train', 'contrastive_opt')},
+    'wo_Lsc': {('train', 'semantic_opt')},
+    'wo_Lfr': {('train', 'retention_opt')},
+    'wo_neg': {('datasets.train', 'dataroot_neg'), ('train', 'contrastive_opt')},
+    'wo_over_neg': {('datasets.train', 'dataroot_neg')},
+    'wo_under_neg': {('datasets.train', 'dataroot_neg')},
+}
+
+
+def load(path):
+    with open(osp.join(REPO_ROOT, path)) as f:
+        return yaml.load(f, Loader=ordered_yaml()[0])
+
+
+def differences(a, b, section=''):
+    keys = set(a) | set(b)
+    found = set()
+    for key in keys:
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict) and key != 'contrastive_opt':
+            found |= differences(a[key], b[key], f'{section}.{key}'.strip('.'))
+        elif a.get(key) != b.get(key):
+            found.add((section, key))
+    return found
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(osp.join(REPO_ROOT, 'options', '*', '*.yml'))))
+def test_option_file_parses_with_known_types(path):
+    from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+    opt = load(path)
+    MODEL_REGISTRY.get(opt['model_type'])
+    ARCH_REGISTRY.get(opt['network_g']['type'])
+    for dataset in opt['datasets'].values():
+        DATASET_REGISTRY.get(dataset['type'])
+    for key, value in opt.get('train', {}).items():
+        if key.endswith('_opt') and isinstance(value, dict) and 'type' in value and key != 'optim_g':
+            LOSS_REGISTRY.get(value['type'])
+
+
+@pytest.mark.parametrize('suffix', sorted(ABLATIONS))
+def test_ablation_is_a_minimal_difference(suffix):
+    recipe, ablation = load(RECIPE), load(f'options/train/train_SCLLLE_ablation_{suffix}.yml')
+    assert differences(recipe, ablation) == {('', 'name')} | ABLATIONS[suffix]
+
+
+def tiny_train_opt(train_opt):
+    train_opt = copy.deepcopy(train_opt)
+    train_opt['vgg_opt'] = {'weights_format': 'random'}
+    train_opt['segmentor_opt'] = yaml.safe_load(TINY_SEGMENTOR)
+    return train_opt
+
+
+@pytest.mark.parametrize('path', [RECIPE] + [f'options/train/train_SCLLLE_ablation_{s}.yml' for s in sorted(ABLATIONS)])
+def test_configured_losses_start_training(path):
+    opt = load(path)
+    losses = SCLLosses(tiny_train_opt(opt['train']))
+    negatives = opt['datasets']['train'].get('dataroot_neg') or []
+    torch.manual_seed(0)
+    net = DCENet(num_features=4)
+    lq = torch.rand(2, 3, 24, 24) * 0.3
+    out, curves = net(lq, return_curves=True)
+    given = {'lq': lq, 'curves': curves, 'pos': torch.rand(2, 3, 24, 24),
+             'neg': [torch.rand(2, 3, 24, 24) for _ in negatives] or None,
+             'label': torch.randint(0, 19, (2, 24, 24))}
+    total, logs = losses(out, **{k: v for k, v in given.items() if k in losses.required_inputs})
+    total.backward()
+    assert torch.isfinite(total) and net.e_conv1.weight.grad.abs().sum() > 0
+    expected = {'contrastive_opt': 'l_con', 'semantic_opt': 'l_sc', 'retention_opt': 'l_fr', 'color_opt': 'l_cc'}
+    assert set(logs) == {log for key, log in expected.items() if key in opt['train']}
