@@ -245,7 +245,7 @@ def parse_runner_log(text, sets):
     return results
 
 
-def run_checkpoint_through_runner(name, weights, folders, out, save_img=False, timeout=None):
+def run_checkpoint_through_runner(name, weights, folders, out, save_img=False, timeout=None, log=print):
     """Generate ``<out>/options/test_<name>.yml``, run BasicSR's test runner on it, return the parsed log."""
     os.makedirs(osp.join(out, 'options'), exist_ok=True)
     opt_file = write_table1_options(osp.join(out, 'options', f'test_{name}.yml'), name, weights, folders,
@@ -253,10 +253,16 @@ def run_checkpoint_through_runner(name, weights, folders, out, save_img=False, t
     code = ('import sys; import sclle_basicsr; from basicsr.test import test_pipeline; '
             'root = sys.argv.pop(); test_pipeline(root)')
     cmd = [sys.executable, '-c', code, '-opt', opt_file, out]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    tail = []
+    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:  # progress: the runner's per-set lines, as they come
+            tail = (tail + [line])[-200:]
+            if re.search(r'INFO: (Testing .*\.\.\.|Number of test images)|# niqe:', line):
+                log(f'[table1] {name} runner: {line.strip()}')
+        returncode = proc.wait(timeout=timeout)
     logs = sorted(glob.glob(osp.join(out, 'results', name, f'test_{name}_*.log')), key=osp.getmtime)
-    if proc.returncode != 0:
-        raise EvaluationError(f'BasicSR test runner failed for {name} ({opt_file}):\n{proc.stderr[-3000:]}')
+    if returncode != 0:
+        raise EvaluationError(f'BasicSR test runner failed for {name} ({opt_file}):\n{"".join(tail)[-3000:]}')
     if not logs:
         raise EvaluationError(f'BasicSR test runner wrote no log for {name} under {osp.join(out, "results")}')
     with open(logs[-1]) as f:
@@ -301,7 +307,7 @@ def run_table1(methods, out, sets=LLE_SETS, dataroot=None, max_images=None, save
         if weights is None:
             res = identity_niqe(folders)
         else:
-            res, opt_file, log_file = run_checkpoint_through_runner(name, weights, folders, out, save_img)
+            res, opt_file, log_file = run_checkpoint_through_runner(name, weights, folders, out, save_img, log=log)
             log(f'[table1] {name}: options {opt_file}, log {log_file}')
         row = {'method': name, 'average': float(np.mean([res[s][0] for s in sets]))}
         for s in sets:
