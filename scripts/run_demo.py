@@ -116,7 +116,7 @@ def parse_losses(log_text):
         it = re.search(r'iter:\s*([\d,]+)', line)
         if not it:
             continue
-        for key, value in re.findall(r'(l_\w+): ([-+0-9.e]+)', line):
+        for key, value in re.findall(r'\b(l_\w+): ([-+0-9.e]+)', line):
             curves.setdefault(key, []).append((int(it.group(1).replace(',', '')), float(value)))
     return curves
 

@@ -1,0 +1,36 @@
+"""The demo's pieces (the whole demo is `make demo`, minutes long): data built from installed files, log parsing."""
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+
+from sclle_basicsr.assets import REPO_ROOT
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
+import run_demo  # noqa: E402
+
+
+def test_demo_data_has_aligned_labels_and_every_folder(tmp_path):
+    run_demo.build_demo_data(str(tmp_path), num_scenes=3)
+    for folder, count in [('scenes', 3), ('labels', 3), ('positive', 7), ('under', 7), ('over', 7), ('val', 3)]:
+        assert len(list((tmp_path / folder).iterdir())) == count, folder
+    scene = cv2.imread(str(tmp_path / 'scenes' / 'scene00.png'))
+    label = cv2.imread(str(tmp_path / 'labels' / 'scene00.png'), cv2.IMREAD_UNCHANGED)
+    assert label.shape == scene.shape[:2] and label.dtype == np.uint8
+    classes = set(np.unique(label)) - {255}
+    assert classes and max(classes) < run_demo.NUM_CLASSES
+    assert (scene[label == 255] == 0).all()  # unlabelled pixels are the empty background
+    under = cv2.imread(str(tmp_path / 'under' / 'astronaut.png')).mean()
+    over = cv2.imread(str(tmp_path / 'over' / 'astronaut.png')).mean()
+    assert under < cv2.imread(str(tmp_path / 'positive' / 'astronaut.png')).mean() < over
+
+
+def test_loss_curves_are_parsed_from_basicsr_log_lines():
+    log = ('2026 INFO: [SCLLL..][epoch:  0, iter:      20, lr:(1.000e-03,)] [eta: 0:04:41, time (data): 1.2 (0.2)] '
+           'l_con: 6.7e+00 l_sc: 2.9e+00 l_total: 1.0e+01\n  total_iter: 150\n'
+           '2026 INFO: [SCLLL..][epoch:  1, iter:   1,040, lr:(1.000e-03,)] [eta] l_con: 6.5e+00 l_sc: 2.8e+00 '
+           'l_total: 9.0e+00\n')
+    curves = run_demo.parse_losses(log)
+    assert curves == {'l_con': [(20, 6.7), (1040, 6.5)], 'l_sc': [(20, 2.9), (1040, 2.8)],
+                      'l_total': [(20, 10.0), (1040, 9.0)]}
