@@ -7,6 +7,19 @@ import sclle_basicsr  # noqa: F401  (compat fixes and registration before any te
 from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
 
 
+# The Cityscapes DeepLabv3+ config shrunk to a few thousand parameters (ResNet-18 layout, 8 base channels):
+# fast on CPU, random or test-saved weights, real mmseg code path.
+TINY_SEGMENTOR_CFG = {
+    'model.backbone.depth': 18,
+    'model.backbone.base_channels': 8,
+    'model.backbone.stem_channels': 8,
+    'model.decode_head.in_channels': 64,
+    'model.decode_head.c1_in_channels': 8,
+    'model.decode_head.c1_channels': 4,
+    'model.decode_head.channels': 8,
+}
+
+
 def require_asset(*parts):
     """Path of an asset, or skip the test saying where it was looked for."""
     path = asset_path(*parts)

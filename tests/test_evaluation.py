@@ -9,20 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import require_asset
+from conftest import TINY_SEGMENTOR_CFG, require_asset
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.assets import REPO_ROOT
 
-TINY19 = {
-    'model.backbone.depth': 18,
-    'model.backbone.base_channels': 8,
-    'model.backbone.stem_channels': 8,
-    'model.decode_head.in_channels': 64,
-    'model.decode_head.c1_in_channels': 8,
-    'model.decode_head.c1_channels': 4,
-    'model.decode_head.channels': 8,
-    'model.decode_head.num_classes': 19,
-}
+TINY19 = {**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 19}
 
 
 def load_script(name):

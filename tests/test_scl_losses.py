@@ -4,6 +4,7 @@ import torch
 import yaml
 from torch import nn
 
+from conftest import TINY_SEGMENTOR_CFG
 from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus
 from sclle_basicsr.archs.vgg_arch import FrozenVGG16Features
 from sclle_basicsr.losses.contrastive_loss import SCLContrastiveLoss
@@ -16,14 +17,7 @@ retention_opt: {type: FeatureRetentionLoss, loss_weight: 2.0}
 color_opt: {type: ColorConstancyLoss, loss_weight: 0.5}
 vgg_opt: {weights_format: random}
 """
-TINY_SEG = {
-    'allow_random_init': True,
-    'num_classes': 4,
-    'cfg_options': {
-        'model.backbone.depth': 18, 'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8,
-        'model.decode_head.in_channels': 64, 'model.decode_head.c1_in_channels': 8,
-        'model.decode_head.c1_channels': 4, 'model.decode_head.channels': 8},
-}  # yapf: disable
+TINY_SEG = {'allow_random_init': True, 'num_classes': 4, 'cfg_options': TINY_SEGMENTOR_CFG}
 
 
 def inputs(n=2, size=16, seed=0):

@@ -7,19 +7,10 @@ import torch
 from basicsr.archs import build_network
 from torch import nn
 
+from conftest import TINY_SEGMENTOR_CFG
 from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus, default_config_path
 
-# The default Cityscapes DeepLabv3+ config shrunk to a few thousand parameters (ResNet-18 layout, 8 base channels).
-TINY = {
-    'model.backbone.depth': 18,
-    'model.backbone.base_channels': 8,
-    'model.backbone.stem_channels': 8,
-    'model.decode_head.in_channels': 64,
-    'model.decode_head.c1_in_channels': 8,
-    'model.decode_head.c1_channels': 4,
-    'model.decode_head.channels': 8,
-    'model.decode_head.num_classes': 5,
-}
+TINY = {**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 5}
 
 
 def tiny(**kwargs):

@@ -1,5 +1,6 @@
 """BasicSR's train runner end to end on tiny data: checkpoints, validation NIQE, exact --auto_resume."""
 import glob
+import json
 import os.path as osp
 import re
 import shutil
@@ -12,20 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TINY_SEGMENTOR_CFG
 from sclle_basicsr.assets import REPO_ROOT
 
-# A DeepLabv3+ shrunk to a few thousand parameters, random weights: the pipeline is real, the semantics are not.
-TINY_SEGMENTOR = """
-    allow_random_init: true
-    cfg_options:
-      model.backbone.depth: 18
-      model.backbone.base_channels: 8
-      model.backbone.stem_channels: 8
-      model.decode_head.in_channels: 64
-      model.decode_head.c1_in_channels: 8
-      model.decode_head.c1_channels: 4
-      model.decode_head.channels: 8
-"""
+# A tiny DeepLabv3+ with random weights: the pipeline is real, the semantics are not (JSON is YAML flow style).
+TINY_SEGMENTOR = ' ' + json.dumps({'allow_random_init': True, 'cfg_options': TINY_SEGMENTOR_CFG})
 
 OPTIONS = """
 name: {name}
