@@ -159,7 +159,7 @@ network_g:
   type: DCENet
 path:
   pretrain_network_g: {weights}
-  param_key_g: ~
+  param_key_g: {param_key}
   strict_load_g: true
 val:
   save_img: {save_img}
@@ -202,10 +202,21 @@ def prepare_set_folders(dataroot, sets, out, max_images=None):
     return folders
 
 
+def checkpoint_param_key(weights):
+    """BasicSR's ``param_key_g`` for a checkpoint: ``params_ema`` or ``params`` of a BasicSR checkpoint, ``~`` for
+    a bare state_dict such as the released weights."""
+    checkpoint = torch.load(weights, map_location='cpu')
+    for key in ('params_ema', 'params'):
+        if isinstance(checkpoint, dict) and key in checkpoint:
+            return key
+    return '~'
+
+
 def write_table1_options(path, name, weights, folders, save_img=False, num_gpu='auto'):
     datasets = ''.join(DATASET_ENTRY.format(index=i, name=s, root=root) for i, (s, root) in
                        enumerate(folders.items(), start=1))
     text = TABLE1_OPTIONS.format(name=name, weights=weights, datasets=datasets.rstrip('\n'),
+                                 param_key=checkpoint_param_key(weights),
                                  save_img=str(bool(save_img)).lower(), num_gpu=num_gpu)
     with open(path, 'w') as f:
         f.write(text)

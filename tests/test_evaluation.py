@@ -245,3 +245,15 @@ def test_table2_lpips_from_local_backbone(tmp_path):
                  '--lpips_backbone', str(sd_path)])
     (row, ) = read_csv(out / 'table2_paired.csv')
     assert float(row['LPIPS']) > 0 and row['images'] == '1'
+
+
+def test_table1_options_read_basicsr_and_bare_checkpoints(tmp_path):
+    import yaml
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    state = DCENet().state_dict()
+    for name, payload, key in [('bare', state, None), ('basicsr', {'params': state, 'params_ema': state}, 'params_ema'),
+                               ('plain', {'params': state}, 'params')]:
+        weights = tmp_path / f'{name}.pth'
+        torch.save(payload, weights)
+        path = ev.write_table1_options(str(tmp_path / f'{name}.yml'), name, str(weights), {'DICM': str(tmp_path)})
+        assert yaml.safe_load(open(path))['path']['param_key_g'] == key
