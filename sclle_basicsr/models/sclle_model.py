@@ -36,15 +36,11 @@ class SCLLLEModel(SRModel):
         """SRModel's loader, with errors that name the file and the option instead of a bare KeyError."""
         if not osp.isfile(load_path):
             raise FileNotFoundError(f'Checkpoint {load_path} does not exist (set by path.pretrain_network_g).')
-        if param_key is not None:
-            checkpoint = torch.load(load_path, map_location='cpu')
-            if not isinstance(checkpoint, dict) or (param_key not in checkpoint and 'params' not in checkpoint):
-                keys = list(checkpoint)[:5] if isinstance(checkpoint, dict) else type(checkpoint).__name__
-                raise KeyError(f'Checkpoint {load_path} has no "{param_key}" or "params" entry (first keys: {keys}). '
-                               'For a bare state_dict such as the released SCL-LLE/Zero-DCE weights, set '
-                               'path.param_key_g: ~')
         try:
             super().load_network(net, load_path, strict, param_key)
+        except KeyError as err:
+            raise KeyError(f'Checkpoint {load_path} has no "{param_key}" or "params" entry. For a bare state_dict such '
+                           'as the released SCL-LLE/Zero-DCE weights, set path.param_key_g: ~') from err
         except RuntimeError as err:
             raise RuntimeError(f'Checkpoint {load_path} does not fit {type(self.get_bare_model(net)).__name__} '
                                f'(network_g options {dict(self.opt["network_g"])}): {err}') from err
