@@ -15,6 +15,10 @@ Why each exists:
   and one saved on its last iteration replays the whole epoch.  Once the loaders exist (so the iterations per
   epoch are known), the resumed epoch is corrected and the sampler skips the samples already trained on, so a
   resumed run trains on exactly the batches an uninterrupted run would.
+* ``--launcher pytorch`` calls ``torch.cuda.set_device(rank % torch.cuda.device_count())`` with the NCCL backend
+  (BasicSR passes no backend option to this launcher): on a machine without CUDA that is a ZeroDivisionError.  There
+  the process group is initialised with gloo instead, and the log says so (``SCLLLEModel`` wraps DDP without
+  ``device_ids`` on CPU).
 """
 import importlib
 import importlib.util
@@ -190,11 +194,31 @@ def forward_epoch_to_datasets():
     EnlargedSampler.set_epoch = set_epoch
 
 
+def init_dist_pytorch_cpu_aware(backend='nccl', **kwargs):
+    """BasicSR's pytorch launcher, with gloo on machines without CUDA (see the module docstring)."""
+    import torch.distributed as dist
+    if torch.cuda.is_available():
+        return _BASICSR_INIT_DIST_PYTORCH(backend, **kwargs)
+    if backend == 'nccl':
+        print('sclle_basicsr: no CUDA device, so the distributed backend is gloo instead of nccl', flush=True)
+        backend = 'gloo'
+    dist.init_process_group(backend=backend, **kwargs)
+
+
+def patch_basicsr_launcher():
+    global _BASICSR_INIT_DIST_PYTORCH
+    from basicsr.utils import dist_util
+    if dist_util._init_dist_pytorch is not init_dist_pytorch_cpu_aware:
+        _BASICSR_INIT_DIST_PYTORCH = dist_util._init_dist_pytorch
+        dist_util._init_dist_pytorch = init_dist_pytorch_cpu_aware
+
+
 def apply():
     alias_torchvision_functional_tensor()
     install_mmcv_ext_standin()
     patch_basicsr_resume()
     forward_epoch_to_datasets()
+    patch_basicsr_launcher()
 
 
 apply()

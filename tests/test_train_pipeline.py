@@ -110,11 +110,11 @@ class Run:
         self.tmp_path, self.data = tmp_path, data
         self.root = osp.join(REPO_ROOT, 'experiments', self.name)
 
-    def train(self, total_iter, *extra, workers=0):
+    def train(self, total_iter, *extra, workers=0, launcher=(sys.executable, )):
         opt_file = self.tmp_path / f'train_{total_iter}.yml'
         opt_file.write_text(OPTIONS.format(name=self.name, data=self.data, total_iter=total_iter, workers=workers,
                                            segmentor=TINY_SEGMENTOR))
-        proc = subprocess.run([sys.executable, 'sclle_basicsr/train.py', '-opt', str(opt_file), *extra],
+        proc = subprocess.run([*launcher, 'sclle_basicsr/train.py', '-opt', str(opt_file), *extra],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-4000:]
         return proc
@@ -189,3 +189,14 @@ def test_reproducible_with_data_workers(run_factory):
     serial.train(2)
     parallel.train(2, workers=2)
     assert serial.losses() == parallel.losses()
+
+
+def test_two_process_ddp_on_cpu_through_basicsr_launcher(run_factory):
+    """--launcher pytorch with two CPU processes (gloo): both ranks train, rank 0 logs and saves."""
+    run = run_factory()
+    launcher = (sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29533')
+    proc = run.train(2, '--launcher', 'pytorch', launcher=launcher)
+    assert 'backend is gloo instead of nccl' in proc.stdout
+    assert re.search(r'^\s*dist: True$', run.log(), re.M) and re.search(r'^\s*world_size: 2$', run.log(), re.M)
+    assert sorted(run.losses()) == [1, 2]
+    assert set(run.weights(2)) == {'params', 'params_ema'}

@@ -8,6 +8,7 @@ from basicsr.archs import build_network
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
+from torch.nn.parallel import DistributedDataParallel
 
 from sclle_basicsr.inference import enhance_tensor
 from sclle_basicsr.losses.scl_losses import SCLLosses
@@ -30,6 +31,13 @@ class SCLLLEModel(SRModel):
     forward of ``net_g`` that returns the image *and* its curve maps (``return_curves=True``), so the smoothness
     term needs no second forward.  Only ``net_g`` is wrapped by DDP; the frozen networks have no gradients to sync.
     """
+
+    def model_to_device(self, net):
+        """BaseModel's, except that DDP on CPU (gloo) gets no ``device_ids`` (BasicSR asks CUDA for one)."""
+        if self.opt['dist'] and self.device.type == 'cpu':
+            return DistributedDataParallel(net.to(self.device),
+                                           find_unused_parameters=self.opt.get('find_unused_parameters', False))
+        return super().model_to_device(net)
 
     # ---------------------------------------------------------------- loading
     def load_network(self, net, load_path, strict=True, param_key='params'):
