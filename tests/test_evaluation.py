@@ -11,6 +11,7 @@ import torch
 
 from conftest import TINY_SEGMENTOR_CFG, require_asset
 from sclle_basicsr import evaluation as ev
+from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus
 from sclle_basicsr.assets import REPO_ROOT
 
 TINY19 = {**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 19}
@@ -114,7 +115,7 @@ def test_miou_hand_computed():
 @pytest.fixture(scope='module')
 def tiny_segmentor(tmp_path_factory):
     torch.manual_seed(0)
-    seg = ev.build_segmentor(cfg_options=TINY19, allow_random_init=True)
+    seg = FrozenDeepLabV3Plus(cfg_options=TINY19, allow_random_init=True, fold_batch_norm=False)  # mmseg layout
     with torch.no_grad():  # large class scores, so that the prediction depends on the input
         seg.model.decode_head.conv_seg.weight.mul_(50)
     path = tmp_path_factory.mktemp('seg') / 'tiny19.pth'

@@ -1,3 +1,4 @@
+import copy
 import logging
 import os.path as osp
 
@@ -5,10 +6,11 @@ import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
 from basicsr.archs import build_network
+import torch.nn.functional as F
 from torch import nn
 
 from conftest import TINY_SEGMENTOR_CFG
-from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus, default_config_path
+from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus, default_config_path, fold_batch_norms
 
 TINY = {**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 5}
 
@@ -21,11 +23,13 @@ def tiny(**kwargs):
 def saved(tmp_path_factory):
     """A tiny random segmentor and its checkpoint (mmseg layout, with an auxiliary head to be skipped)."""
     torch.manual_seed(0)
-    net = tiny(allow_random_init=True)
+    net = tiny(allow_random_init=True, fold_batch_norm=False)  # the mmseg layout, BNs kept
     for module in net.modules():  # non-trivial BN statistics, so a wrong load would show
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.1, 0.1)
     state = {k: v.clone() for k, v in net.model.state_dict().items()}
     path = tmp_path_factory.mktemp('seg') / 'tiny.pth'
     aux = {'auxiliary_head.conv_seg.weight': torch.zeros(5, 4, 1, 1)}
@@ -49,14 +53,14 @@ def test_default_config_is_cityscapes_r50_and_built_clean():
     assert net.num_classes == 5
     assert not hasattr(net.model, 'auxiliary_head') or net.model.auxiliary_head is None
     assert not any(isinstance(m, nn.SyncBatchNorm) for m in net.modules())
-    assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
     assert net.rgb_input  # the Cityscapes config converts BGR to RGB: the network eats RGB
 
 
 def test_built_by_name_and_reloads_checkpoint(saved, tmp_path):
     net, state, path = saved
     x = torch.rand(2, 3, 64, 64)
-    reloaded = build_network({'type': 'FrozenDeepLabV3Plus', 'cfg_options': TINY, 'checkpoint': str(path)})
+    reloaded = build_network({'type': 'FrozenDeepLabV3Plus', 'cfg_options': TINY, 'checkpoint': str(path),
+                              'fold_batch_norm': False})
     for key, value in reloaded.model.state_dict().items():
         assert torch.equal(value, state[key]), key
     with torch.no_grad():
@@ -112,7 +116,57 @@ def test_key_mismatch_is_an_error_unless_allowed(saved, tmp_path):
         logging.getLogger('basicsr').removeHandler(capture)
     assert any('missing keys' in m and 'conv_seg' in m for m in capture.messages)
     assert any('unexpected keys' in m and 'decode_head.extra.weight' in m for m in capture.messages)
-    assert torch.equal(net.model.state_dict()['backbone.stem.0.weight'], state['backbone.stem.0.weight'])
+    assert torch.equal(tiny(checkpoint=str(path), allow_key_mismatch=True, fold_batch_norm=False).model.state_dict()
+                       ['backbone.stem.0.weight'], state['backbone.stem.0.weight'])
     # a checkpoint for another number of classes: shape mismatch
     with pytest.raises(RuntimeError, match='shape mismatch'):
         FrozenDeepLabV3Plus(cfg_options=TINY, num_classes=3, checkpoint=str(saved[2]))
+
+
+def test_batch_norms_folded_by_default_same_output_and_input_gradient(saved):
+    """Folding is exact algebra: in float64 the logits and the gradient reaching the input agree to rounding."""
+    _, _, path = saved
+    plain = tiny(checkpoint=str(path), fold_batch_norm=False).double()
+    folded = copy.deepcopy(plain)
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    assert fold_batch_norms(folded, torch.rand(1, 3, 32, 32, dtype=torch.float64)) == n_bn > 0
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(2, 3, 48, 40, dtype=torch.float64)
+    label = torch.randint(0, 5, (2, 48, 40))
+    grads = []
+    for net in (plain, folded):
+        xi = x.clone().requires_grad_(True)
+        logits = net(xi)
+        F.cross_entropy(logits, label).backward()
+        grads.append((logits.detach(), xi.grad))
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-8, atol=1e-14)
+    # the default build folds and keeps the function (float32)
+    default = tiny(checkpoint=str(path))
+    assert default.folded_batch_norms == n_bn and 'folded_batch_norms' in repr(default)
+    with torch.no_grad():
+        torch.testing.assert_close(default(x.float()), plain.float()(x.float()), rtol=1e-4, atol=1e-5)
+    assert not any(p.requires_grad for p in default.parameters())
+
+
+def test_full_size_default_config_folds_every_batch_norm():
+    net = FrozenDeepLabV3Plus(allow_random_init=True)
+    assert net.folded_batch_norms == 69
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def test_folding_refuses_a_conv_whose_output_is_also_used_elsewhere():
+    class Branching(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4).eval()
+            self.bn.running_mean.fill_(0.5)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + y  # y used twice: folding the BN into the conv would change the second use
+
+    with pytest.raises(RuntimeError, match='fold_batch_norm: false'):
+        fold_batch_norms(Branching(), torch.rand(1, 3, 8, 8))
