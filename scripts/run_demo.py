@@ -121,13 +121,19 @@ def parse_losses(log_text):
     return curves
 
 
-def plot_losses(curves, path):
+def plot_losses(curves, path, smooth=0):
+    """One panel per loss; with ``smooth`` > 1 also a running mean over that many logged points (noisy runs)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False)
     for ax, (key, points) in zip(axes[0], sorted(curves.items())):
-        ax.plot(*zip(*points), marker='.')
+        its, values = zip(*points)
+        ax.plot(its, values, marker='.', alpha=0.4 if smooth > 1 else 1.0)
+        if smooth > 1 and len(values) >= smooth:
+            mean = np.convolve(values, np.ones(smooth) / smooth, mode='valid')
+            ax.plot(its[smooth - 1:], mean, color='black', label=f'mean of {smooth}')
+            ax.legend(fontsize=7)
         ax.set_title(key)
         ax.set_xlabel('iteration')
     fig.tight_layout()

@@ -4,6 +4,7 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 
 from sclle_basicsr.assets import REPO_ROOT
 
@@ -34,3 +35,18 @@ def test_loss_curves_are_parsed_from_basicsr_log_lines():
     curves = run_demo.parse_losses(log)
     assert curves == {'l_con': [(20, 6.7), (1040, 6.5)], 'l_sc': [(20, 2.9), (1040, 2.8)],
                       'l_total': [(20, 10.0), (1040, 9.0)]}
+
+
+def test_plot_training_log_merges_resumed_logs(tmp_path):
+    import plot_training_log
+    line = ('2026-11-23 14:30:37,268 INFO: [SCLLL..][epoch:  2, iter:     {it}, lr:(5.000e-04,)] [eta: 3:31:20, '
+            'time (data): 4.871 (0.010)] l_con: {v:.4e} l_total: {v:.4e} \n')
+    (tmp_path / 'train_x_20261123_100000.log').write_text(''.join(line.format(it=i, v=i) for i in (25, 50, 75)))
+    (tmp_path / 'train_x_20261123_110000.log').write_text(''.join(line.format(it=i, v=i + 1) for i in (75, 100)))
+    curves, logs = plot_training_log.read_run(str(tmp_path))
+    assert len(logs) == 2
+    assert curves['l_con'] == [(25, 25.0), (50, 50.0), (75, 76.0), (100, 101.0)]  # the resumed run's value wins
+    plot_training_log.main([str(tmp_path), '--smooth', '2'])
+    assert (tmp_path / 'loss_curves.png').stat().st_size > 0
+    with pytest.raises(SystemExit, match='no train_'):
+        plot_training_log.main([str(tmp_path / 'missing')])

@@ -1,0 +1,47 @@
+"""Plot the losses of a BasicSR training run (all its train_*.log files, resumed runs included) to a PNG.
+
+A resumed run logs some iterations again; the last value logged for an iteration is kept.
+
+    python scripts/plot_training_log.py experiments/SCLLLE_assets_cpu [--smooth 8] [--out loss_curves.png]
+"""
+import argparse
+import glob
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from run_demo import parse_losses, plot_losses  # noqa: E402
+
+
+def read_run(folder):
+    logs = sorted(glob.glob(osp.join(folder, 'train_*.log')))
+    if not logs:
+        raise FileNotFoundError(f'no train_*.log in {folder}')
+    merged = {}
+    for log in logs:  # timestamped names: sorted = chronological
+        with open(log) as f:
+            for key, points in parse_losses(f.read()).items():
+                merged.setdefault(key, {}).update(points)
+    return {key: sorted(points.items()) for key, points in merged.items()}, logs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('experiment', help='experiment folder holding train_*.log')
+    parser.add_argument('--smooth', type=int, default=8, help='running mean over this many logged points')
+    parser.add_argument('--out', default=None, help='PNG path (default <experiment>/loss_curves.png)')
+    args = parser.parse_args(argv)
+    try:
+        curves, logs = read_run(args.experiment)
+    except FileNotFoundError as err:
+        sys.exit(f'error: {err}')
+    if not curves:
+        sys.exit(f'error: no loss lines (l_*) in {logs}')
+    out = args.out or osp.join(args.experiment, 'loss_curves.png')
+    plot_losses(curves, out, smooth=args.smooth)
+    last = max(it for points in curves.values() for it, _ in points)
+    print(f'{len(logs)} log(s), iterations up to {last}: {", ".join(sorted(curves))} -> {out}')
+
+
+if __name__ == '__main__':
+    main()
