@@ -141,6 +141,22 @@ def plot_losses(curves, path, smooth=0):
     plt.close(fig)
 
 
+def labelled_row(tiles, height=200):
+    """[(caption, BGR image), ...] -> one strip, each image scaled to ``height`` with its caption drawn on it."""
+    row = []
+    for caption, img in tiles:
+        img = cv2.resize(img, (round(img.shape[1] * height / img.shape[0]), height))
+        cv2.putText(img, caption, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2)
+        row.append(img)
+    return np.hstack(row)
+
+
+def stack_rows(rows):
+    """Rows of different widths, stacked; shorter rows padded with black on the right."""
+    width = max(r.shape[1] for r in rows)
+    return np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
+
+
 def contact_sheet(val_dir, vis_dir, path, height=200):
     """One row per validation image: input | enhanced at each validation, labelled."""
     rows = []
@@ -149,15 +165,8 @@ def contact_sheet(val_dir, vis_dir, path, height=200):
         results = sorted((int(re.search(r'_(\d+)\.png$', p).group(1)), p)
                          for p in glob.glob(osp.join(vis_dir, name, f'{name}_*.png')))
         tiles = [('input', cv2.imread(src))] + [(f'iter {it}', cv2.imread(p)) for it, p in results]
-        row = []
-        for caption, img in tiles:
-            img = cv2.resize(img, (round(img.shape[1] * height / img.shape[0]), height))
-            cv2.putText(img, caption, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2)
-            row.append(img)
-        rows.append(np.hstack(row))
-    width = max(r.shape[1] for r in rows)
-    sheet = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
-    cv2.imwrite(path, sheet)
+        rows.append(labelled_row(tiles, height))
+    cv2.imwrite(path, stack_rows(rows))
 
 
 def main():

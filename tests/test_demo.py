@@ -50,3 +50,23 @@ def test_plot_training_log_merges_resumed_logs(tmp_path):
     assert (tmp_path / 'loss_curves.png').stat().st_size > 0
     with pytest.raises(SystemExit, match='no train_'):
         plot_training_log.main([str(tmp_path / 'missing')])
+
+
+def test_compare_sheet_rows_and_columns(tmp_path):
+    import compare_sheet
+    import torch
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    torch.manual_seed(0)
+    weights = tmp_path / 'net.pth'
+    torch.save({'params': DCENet().state_dict()}, weights)
+    images = []
+    for i, shape in enumerate([(40, 60, 3), (30, 30, 3)]):
+        images.append(str(tmp_path / f'img{i}.png'))
+        cv2.imwrite(images[-1], np.full(shape, 40 + 20 * i, np.uint8))
+    out = tmp_path / 'sheet.png'
+    compare_sheet.main(['--images', *images, '--checkpoints', f'a={weights}', f'b={weights}', '--out', str(out),
+                        '--height', '50'])
+    sheet = cv2.imread(str(out))
+    assert sheet.shape[0] == 100 and sheet.shape[1] == 3 * 75  # 2 rows of 50 px; widest row: 3 tiles of 75 px
+    with pytest.raises(SystemExit, match='exists'):
+        compare_sheet.main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(out)])

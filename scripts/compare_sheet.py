@@ -1,0 +1,51 @@
+"""Side-by-side picture of checkpoints on a few images: one row per image, input | each checkpoint, captioned.
+
+    python scripts/compare_sheet.py --images ../shared/assets/lle_testsets/LIME/*.bmp \\
+        --checkpoints ours=experiments/SCLLLE_assets_cpu/models/net_g_2500.pth \\
+        sclle=../shared/assets/weights/sclle_official.pth --out compare.png [--height 240]
+
+Checkpoints: BasicSR files (params_ema, else params) or bare state_dicts such as the released weights.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import cv2
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import sclle_basicsr  # noqa: E402,F401  (compat fixes, registration)
+from run_demo import labelled_row, stack_rows  # noqa: E402
+from sclle_basicsr import evaluation as ev  # noqa: E402
+from sclle_basicsr.inference import Enhancer  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--images', nargs='+', required=True)
+    parser.add_argument('--checkpoints', nargs='+', required=True, help='name=path entries')
+    parser.add_argument('--out', required=True, help='PNG to write (an existing file is an error)')
+    parser.add_argument('--height', type=int, default=240, help='row height in pixels')
+    args = parser.parse_args(argv)
+    if osp.exists(args.out):
+        sys.exit(f'error: {args.out} exists; choose another --out')
+    try:
+        methods = [(name, path) for name, path in ev.parse_methods(args.checkpoints) if path is not None]
+    except ev.EvaluationError as err:
+        sys.exit(f'error: {err}')
+    enhancers = [(name, Enhancer(path, device='cpu')) for name, path in methods]
+    rows = []
+    for path in args.images:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            sys.exit(f'error: cannot read image {path}')
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        tiles = [(f'input {osp.basename(path)}', bgr)]
+        tiles += [(name, cv2.cvtColor(enh.enhance(rgb), cv2.COLOR_RGB2BGR)) for name, enh in enhancers]
+        rows.append(labelled_row(tiles, args.height))
+    cv2.imwrite(args.out, stack_rows(rows))
+    print(f'{len(rows)} image(s) x {len(enhancers)} checkpoint(s) -> {args.out}')
+
+
+if __name__ == '__main__':
+    main()
