@@ -92,8 +92,13 @@ class NaiveStep:
         self.optimizer = torch.optim.Adam(self.net.parameters(), **{k: v for k, v in opt['optim_g'].items()
                                                                     if k != 'type'})
         self.clip = opt['grad_clip_norm']
-        self.extractors = {name: FrozenVGG16Features(layers=self.losses[name].vgg_layers, **opt['vgg_opt'])
-                           .to(model.device) for name in ('contrastive', 'retention')}
+        shared = model.scl_losses.vgg
+        self.extractors = {}
+        for name in ('contrastive', 'retention'):
+            ext = FrozenVGG16Features(layers=self.losses[name].vgg_layers, **opt['vgg_opt']).to(model.device)
+            # same weights as the shared extractor (matters for weights_format 'random')
+            ext.features.load_state_dict(shared.features[:len(ext.features)].state_dict())
+            self.extractors[name] = ext
         self.amp = model.amp_dtype
         self.device = model.device
 
