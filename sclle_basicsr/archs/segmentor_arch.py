@@ -84,7 +84,8 @@ def fold_batch_norms(model, example):
     """Fold every eval-mode BN into the conv that feeds it (exact algebra) and replace the BN by Identity.
 
     Why: the segmentor is frozen, so its BNs are fixed affine maps; folded, a forward + backward skips 69 BN
-    passes and their saved activations (the R50-D8 step at 2x384^2 on CPU: 7.1 s -> 5.8 s).  Returns the count.
+    passes and their saved activations (R50-D8 forward + backward at 2x384^2 on a 2-core CPU: 7.1 s -> 5.8 s;
+    peak memory of a whole SCL-LLE training step: 3.5 -> 2.6 GB).  Returns the number of BNs folded.
     """
     parents = {child: (parent, name) for parent in model.modules() for name, child in parent.named_children()}
     pairs, before = _conv_bn_pairs(model, example)
