@@ -9,6 +9,8 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
+from sclle_basicsr._compat import install_mmcv_ext_standin
+
 DEFAULT_CONFIG_NAME = 'deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'
 # An mmseg checkpoint that fits the default config (not bundled; give it, or a local copy, as `checkpoint`):
 CITYSCAPES_CHECKPOINT_URL = (
@@ -153,6 +155,7 @@ class FrozenDeepLabV3Plus(nn.Module):
             raise ValueError('FrozenDeepLabV3Plus: option checkpoint is required (a path or URL of an mmseg '
                              'checkpoint, e.g. ' + CITYSCAPES_CHECKPOINT_URL + '); random weights need the '
                              'explicit option allow_random_init: true')
+        install_mmcv_ext_standin()  # mmseg's models import mmcv.ops, whose compiled part mmcv-lite lacks
         from mmengine.config import Config
         from mmseg.registry import MODELS
         from mmseg.utils import register_all_modules

@@ -12,12 +12,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from sclle_basicsr.inference import enhance_tensor
 from sclle_basicsr.losses.scl_losses import SCLLosses
+from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 @MODEL_REGISTRY.register()
-class SCLLLEModel(SRModel):
+class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     """Unpaired low-light enhancement trained with L_c, L_sc, L_fr and L_cc (any subset, at least one).
 
     Testing and validation are SRModel's (images saved, metrics through ``calculate_metric``: NIQE needs no ground

@@ -6,10 +6,11 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from sclle_basicsr.losses.scl_losses import SCLLosses
+from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
 
 
 @MODEL_REGISTRY.register()
-class SRWithSCLLossesModel(SRModel):
+class SRWithSCLLossesModel(AtomicCheckpointsMixin, SRModel):
     """SRModel (pixel / perceptual losses against gt) plus the SCL-LLE losses of ``train: scl_losses:``.
 
     ``scl_losses`` takes :class:`SCLLosses` options (``retention_opt``, ``color_opt`` with ``smooth_weight: 0``,
