@@ -87,7 +87,7 @@ def _newest_readable_state(opt):
             return path, read_training_state(path, opt)
         except UnreadableStateError as err:
             # BasicSR's root logger is not set up yet (doing so now would lose the log file): warn on stderr.
-            warnings.warn(f'--auto_resume skips {path}: {err}', RuntimeWarning, stacklevel=3)
+            warnings.warn(f'--auto_resume skipped a state: {err}', RuntimeWarning, stacklevel=3)
     if paths:
         warnings.warn(f'--auto_resume found no readable training state in {state_dir}: starting from iteration 0',
                       RuntimeWarning, stacklevel=3)

@@ -41,7 +41,7 @@ datasets:
     num_worker_per_gpu: {workers}
     batch_size_per_gpu: 2
     dataset_enlarge_ratio: 1
-    prefetch_mode: ~
+    prefetch_mode: {prefetch}
   val:
     name: val
     type: CheckedSingleImageDataset
@@ -72,7 +72,7 @@ val:
     niqe: {{type: calculate_niqe, crop_border: 0}}
 logger:
   print_freq: 1
-  save_checkpoint_freq: 2
+  save_checkpoint_freq: {save_freq}
   use_tb_logger: false
 dist_params: {{backend: gloo, port: 29500}}
 """
@@ -110,14 +110,18 @@ class Run:
         self.tmp_path, self.data = tmp_path, data
         self.root = osp.join(REPO_ROOT, 'experiments', self.name)
 
-    def train(self, total_iter, *extra, workers=0, launcher=(sys.executable, )):
-        opt_file = self.tmp_path / f'train_{total_iter}.yml'
-        opt_file.write_text(OPTIONS.format(name=self.name, data=self.data, total_iter=total_iter, workers=workers,
-                                           segmentor=TINY_SEGMENTOR))
+    def train(self, total_iter, *extra, workers=0, prefetch='~', save_freq=2, launcher=(sys.executable, )):
+        opt_file = self.write_options(total_iter, workers=workers, prefetch=prefetch, save_freq=save_freq)
         proc = subprocess.run([*launcher, 'sclle_basicsr/train.py', '-opt', str(opt_file), *extra],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-4000:]
         return proc
+
+    def write_options(self, total_iter, workers=0, prefetch='~', save_freq=2):
+        opt_file = self.tmp_path / f'train_{total_iter}_{workers}_{prefetch}.yml'
+        opt_file.write_text(OPTIONS.format(name=self.name, data=self.data, total_iter=total_iter, workers=workers,
+                                           prefetch=prefetch, save_freq=save_freq, segmentor=TINY_SEGMENTOR))
+        return opt_file
 
     def log(self):
         return ''.join(open(f).read() for f in sorted(glob.glob(osp.join(self.root, 'train_*.log'))))
@@ -165,23 +169,33 @@ def test_training_logs_every_loss_saves_checkpoints_and_validates(run_factory):
     assert glob.glob(osp.join(run.root, 'visualization', 'img0', '*.png'))
 
 
-def test_auto_resume_continues_exactly(run_factory):
-    """Runs stopped mid-epoch (iteration 4 of 3-iteration epochs) and on an epoch's last iteration (6), resumed
-    with --auto_resume, log the losses and reach the weights of an uninterrupted run."""
+# (num_worker_per_gpu, prefetch_mode) of each resumed leg, each resumed once mid-epoch and once at an epoch's end.
+RESUME_SETTINGS = [(0, '~'), (1, '~'), (2, '~'), (0, 'cpu'), (1, 'cpu'), (2, 'cpu')]
+
+
+def test_auto_resume_is_exact_with_workers_and_prefetch_modes(run_factory):
+    """One run is stopped and resumed with --auto_resume again and again (3-iteration epochs: stopped at 2, 3, 5, 6,
+    ...), each setting of RESUME_SETTINGS resuming once mid-epoch and once from an epoch's last iteration.  Every
+    iteration logs the losses of an uninterrupted run, and every stop has its weights, bit for bit (the data draws
+    do not depend on the number of workers, so one uninterrupted run is the reference for all settings)."""
+    stops = [stop for epoch in range(len(RESUME_SETTINGS)) for stop in (3 * epoch + 2, 3 * epoch + 3)]
     whole = run_factory()
-    whole.train(8)
+    whole.train(stops[-1], save_freq=1)
     expected = whole.losses()
-    for stop in (4, 6):
-        resumed = run_factory()
-        resumed.train(stop)
-        resumed.train(8, '--auto_resume')
-        assert 'Resuming training from epoch' in resumed.log()
+    resumed = run_factory()
+    resumed.train(stops[0], save_freq=1)
+    for i, (start, stop) in enumerate(zip(stops, stops[1:])):
+        workers, prefetch = RESUME_SETTINGS[i // 2]
+        resumed.train(stop, '--auto_resume', workers=workers, prefetch=prefetch, save_freq=1)
+        where = f'resumed at {start} ({"mid-epoch" if start % 3 else "epoch end"}) with {workers} workers, ' \
+                f'prefetch_mode {prefetch}'
         got = resumed.losses()
-        for it in range(stop + 1, 9):
-            assert got[it] == expected[it], f'stopped at {stop}, iteration {it}: {got[it]} != {expected[it]}'
+        for it in range(start + 1, stop + 1):
+            assert got.get(it) == expected[it], f'{where}, iteration {it}: {got.get(it)} != {expected[it]}'
         for key in ('params', 'params_ema'):
-            for name, value in whole.weights(8)[key].items():
-                assert torch.equal(resumed.weights(8)[key][name], value), (stop, key, name)
+            for name, value in whole.weights(stop)[key].items():
+                assert torch.equal(resumed.weights(stop)[key][name], value), (where, key, name)
+    assert resumed.log().count('Resuming training from epoch') == len(stops) - 1
 
 
 def test_reproducible_with_data_workers(run_factory):
