@@ -148,9 +148,10 @@ class ResumableEnlargedSampler(EnlargedSampler):
             cls._next_plan = None
             return
         multiplier = 1 if opt.get('dist') or not opt.get('num_gpu') else opt['num_gpu']  # as build_dataloader
+        workers = train_opt.get('num_worker_per_gpu', 0)
         cls._next_plan = {
             'batch_size': train_opt['batch_size_per_gpu'] * multiplier,
-            'persistent_workers': bool(train_opt.get('persistent_workers')) and train_opt.get('num_worker_per_gpu', 0) > 0,
+            'persistent_workers': bool(train_opt.get('persistent_workers')) and workers > 0,
             'resume': None if resume_state is None else (resume_state['epoch'], resume_state['iter']),
         }
 
@@ -176,8 +177,8 @@ class ResumableEnlargedSampler(EnlargedSampler):
                 'epoch (dataset or batch size changed?): resuming at the start of the epoch, as BasicSR does.')
             return
         self.resume_epoch, self.resume_skip = epoch, done * batch_size
-        get_root_logger().info(f'Resuming inside epoch {epoch}: its first {done} iterations ({self.resume_skip} '
-                               'samples) were trained before the run stopped and are left out.')
+        get_root_logger().info(f'Resuming in epoch {epoch}: its first {done} of {iters_per_epoch} iterations '
+                               f'({self.resume_skip} samples) were trained before the run stopped and are left out.')
 
     def set_epoch(self, epoch):
         super().set_epoch(epoch)

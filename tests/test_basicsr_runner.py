@@ -160,3 +160,17 @@ def test_persistent_workers_with_an_epoch_aware_dataset_is_refused():
 def _epoch_indices(sampler, epoch):
     sampler.set_epoch(epoch)
     return iter(sampler)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="shows the CPU failure of BasicSR's own launcher")
+def test_basicsr_pytorch_launcher_fails_on_cpu_and_ours_uses_gloo():
+    env = {**os.environ, 'RANK': '0', 'LOCAL_RANK': '0', 'WORLD_SIZE': '1', 'MASTER_ADDR': '127.0.0.1',
+           'MASTER_PORT': '29547'}
+    code = ('import sclle_basicsr, basicsr.utils.options as options, torch.distributed as dist; {prepare}'
+            'options.init_dist("pytorch"); print(dist.get_backend())')
+    bare, fixed = (subprocess.run([sys.executable, '-c', code.format(prepare=prepare)], env=env, capture_output=True,
+                                  text=True, timeout=300)
+                   for prepare in ('', 'sclle_basicsr.prepare_basicsr_runner(); '))
+    assert bare.returncode != 0 and 'ZeroDivisionError' in bare.stderr
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.stdout.split()[-1] == 'gloo' and 'instead of nccl' in fixed.stdout

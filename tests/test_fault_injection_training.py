@@ -46,18 +46,21 @@ def newest_state(run):
 
 
 def draw_kill(kind, run, rng):
-    """('save', N): die at the N-th fsync of the leg, N drawn among the saves still to come; ('time', s): SIGKILL
-    s seconds after the leg logs 'Start training'."""
-    if kind in ('time', 'none'):
-        return kind, rng.uniform(0.0, 1.0)
+    """('time', s): SIGKILL s seconds after the leg logs 'Start training'.  ('file', N) / ('folder', N): die at the
+    N-th fsync of the leg, the one of a file written but not yet renamed (odd N) or of its folder just after the
+    rename (even N), among the saves still to come."""
     saves_left = 2 * (TOTAL_ITER - newest_state(run)) + 1  # a checkpoint and a state per iteration, then 'latest'
-    return kind, rng.randint(1, 2 * saves_left - 1)
+    if kind == 'file':
+        return kind, 2 * rng.randint(1, saves_left) - 1
+    if kind == 'folder':
+        return kind, 2 * rng.randint(1, saves_left)
+    return kind, rng.uniform(0.0, 1.0)
 
 
 def start_leg(run, kill):
     opt_file = run.write_options(TOTAL_ITER, workers=1, save_freq=1)
     args = ['-opt', str(opt_file), '--auto_resume']
-    if kill[0] == 'save':
+    if kill[0] in ('file', 'folder'):
         cmd = [sys.executable, '-c', KILL_AT_FSYNC, str(kill[1]), *args]
     else:
         cmd = [sys.executable, 'sclle_basicsr/train.py', *args]
@@ -74,7 +77,9 @@ def start_leg(run, kill):
 
 
 def saved_files(run):
-    return sorted(glob.glob(osp.join(run.root, 'training_states', '*')) + glob.glob(osp.join(run.root, 'models', '*')))
+    """Every file in the run's training_states and models folders, temporary (hidden) ones included."""
+    folders = [osp.join(run.root, name) for name in ('training_states', 'models')]
+    return sorted(osp.join(f, name) for f in folders if osp.isdir(f) for name in os.listdir(f))
 
 
 def all_losses(run):
@@ -91,16 +96,18 @@ def test_killed_runs_leave_whole_files_and_resume_exactly(run_factory, seed):  #
 
     run = run_factory()
     kills = []
-    for kind in ('time', 'save', 'save', 'save', 'none'):
+    for kind in ('time', 'file', 'folder', 'file', 'none'):
         kill = draw_kill(kind, run, rng)
         returncode, stderr = start_leg(run, kill)
         if kind == 'none':
             break
         assert returncode == -signal.SIGKILL, f'{kill}: train.py ended (exit {returncode}): {stderr[-3000:]}'
-        kills.append((kill, newest_state(run)))
-        for path in saved_files(run):  # nothing partial under a final name
-            if not path.endswith(PARTIAL_SUFFIX):
-                torch.load(path, map_location='cpu', weights_only=path.endswith('.pth'))
+        partial = [path for path in saved_files(run) if path.endswith(PARTIAL_SUFFIX)]
+        kills.append((kill, newest_state(run), len(partial)))
+        if kind == 'file':  # killed inside a save: the file being written is there, under its temporary name only
+            assert partial, kills
+        for path in set(saved_files(run)) - set(partial):  # nothing partial under a final name
+            torch.load(path, map_location='cpu', weights_only=path.endswith('.pth'))
     assert returncode == 0, stderr[-3000:]
 
     logged = all_losses(run)

@@ -31,6 +31,7 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     ``grad_clip_norm`` (0.1 in the released code), ``ema_decay``, ``amp: {dtype: bf16|fp16}``.  One step is one
     forward of ``net_g`` that returns the image *and* its curve maps (``return_curves=True``), so the smoothness
     term needs no second forward.  Only ``net_g`` is wrapped by DDP; the frozen networks have no gradients to sync.
+    Checkpoints and training states land whole or not at all (:class:`AtomicCheckpointsMixin`).
     """
 
     def model_to_device(self, net):

@@ -1,0 +1,84 @@
+"""Atomic files and the models' atomic checkpoint / training-state saving (same files as BasicSR's)."""
+import os
+import stat
+
+import pytest
+import torch
+from basicsr.models.base_model import BaseModel
+
+from sclle_basicsr.atomic_file import PARTIAL_SUFFIX, open_atomic
+from sclle_basicsr.models import atomic_checkpoints
+from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
+
+
+def test_open_atomic_replaces_whole_or_leaves_the_old_file(tmp_path):
+    path = tmp_path / 'a.bin'
+    path.write_bytes(b'old')
+    with pytest.raises(RuntimeError, match='killed'):
+        with open_atomic(str(path)) as f:
+            f.write(b'half of the new')
+            raise RuntimeError('killed')
+    assert path.read_bytes() == b'old' and os.listdir(tmp_path) == ['a.bin']
+    with open_atomic(str(path)) as f:
+        f.write(b'new')
+    assert path.read_bytes() == b'new' and os.listdir(tmp_path) == ['a.bin']
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+class TinyModel(AtomicCheckpointsMixin, BaseModel):
+
+    def __init__(self, root):
+        os.makedirs(root / 'models', exist_ok=True)
+        os.makedirs(root / 'training_states', exist_ok=True)
+        super().__init__({'num_gpu': 0, 'is_train': True, 'dist': False,
+                          'path': {'models': str(root / 'models'), 'training_states': str(root / 'training_states')}})
+        torch.manual_seed(0)
+        self.net_g, self.net_g_ema = torch.nn.Conv2d(3, 3, 3), torch.nn.Conv2d(3, 3, 3)
+        self.optimizers = [torch.optim.Adam(self.net_g.parameters())]
+        self.schedulers = [torch.optim.lr_scheduler.MultiStepLR(self.optimizers[0], [10])]
+        self.net_g(torch.rand(1, 3, 8, 8)).sum().backward()
+        self.optimizers[0].step()
+        self.schedulers[0].step()
+
+
+def assert_same(a, b):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert list(a) == list(b)
+        for key in a:
+            assert_same(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    else:
+        assert a == b
+
+
+def test_saves_the_files_basicsr_saves(tmp_path):
+    ours, basicsr = TinyModel(tmp_path / 'ours'), TinyModel(tmp_path / 'basicsr')
+    for model, save_network, save_state in ((ours, ours.save_network, ours.save_training_state),
+                                            (basicsr, BaseModel.save_network.__get__(basicsr),
+                                             BaseModel.save_training_state.__get__(basicsr))):
+        save_network([model.net_g, model.net_g_ema], 'net_g', 5, param_key=['params', 'params_ema'])
+        save_network(model.net_g, 'net_g', -1)
+        save_state(3, 5)
+        save_state(3, -1)
+    for name in ('models/net_g_5.pth', 'models/net_g_latest.pth', 'training_states/5.state'):
+        assert_same(torch.load(tmp_path / 'ours' / name, weights_only=False),
+                    torch.load(tmp_path / 'basicsr' / name, weights_only=False))
+    assert sorted(os.listdir(tmp_path / 'ours' / 'training_states')) == ['5.state']
+    assert not [n for n in os.listdir(tmp_path / 'ours' / 'models') if n.endswith(PARTIAL_SUFFIX)]
+
+
+def test_a_failing_save_is_retried_then_logged_and_leaves_no_file(tmp_path, monkeypatch, caplog):
+    model = TinyModel(tmp_path)
+    monkeypatch.setattr(atomic_checkpoints.time, 'sleep', lambda seconds: None)
+    os.rmdir(tmp_path / 'training_states')
+    with caplog.at_level('WARNING', logger='basicsr'):
+        model.save_training_state(0, 7)
+    assert caplog.text.count('7.state failed') == 3 and 'Could not save' in caplog.text
+    assert not (tmp_path / 'training_states').exists()
