@@ -45,3 +45,22 @@ def _fsync_folder(folder):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_partial_files(folder):
+    """Remove the temporary files that writers killed inside :func:`open_atomic` left in ``folder``; return them.
+
+    Only call it when nothing is writing there (e.g. when a run resumes): a temporary file is someone's work in
+    progress until its writer is gone.
+    """
+    if not osp.isdir(folder):
+        return []
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        if name.startswith('.') and name.endswith(PARTIAL_SUFFIX):
+            try:
+                os.unlink(osp.join(folder, name))
+            except FileNotFoundError:
+                continue
+            removed.append(osp.join(folder, name))
+    return removed

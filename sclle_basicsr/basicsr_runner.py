@@ -28,6 +28,8 @@ from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume, get_root_logger
 from basicsr.utils import dist_util
 
+from sclle_basicsr.atomic_file import remove_partial_files
+
 
 def prepare_basicsr_runner():
     """Install the fixes into BasicSR's runner modules (idempotent); call it before ``train_pipeline``.
@@ -98,11 +100,15 @@ def load_resume_state(opt):
     """``basicsr.train.load_resume_state`` (same contract) for CPU machines and interrupted runs.
 
     ``auto_resume`` takes the newest state under ``<experiments_root>/training_states`` that, with its network
-    files, can be read; ``path.resume_state`` must be readable (an error names the file and the option).  Also
+    files, can be read, after removing the temporary files of saves a kill interrupted; ``path.resume_state`` must be readable (an error names the file and the option).  Also
     hands the options and the state to the train set's :class:`ResumableEnlargedSampler`.
     """
     path = resume_state = None
     if opt.get('auto_resume'):
+        if opt.get('rank', 0) == 0:  # the saving rank; the run is not writing: what a kill left half-written goes
+            for folder in (osp.join(opt['path']['experiments_root'], 'training_states'), opt['path']['models']):
+                for partial in remove_partial_files(folder):
+                    print(f'--auto_resume removed {partial}, left by a run stopped while writing it', flush=True)
         path, resume_state = _newest_readable_state(opt)
         if path is not None:
             opt['path']['resume_state'] = path

@@ -21,7 +21,7 @@ def write_run(root, iters, corrupt=()):
         torch.save({'epoch': 0, 'iter': it, 'optimizers': [], 'schedulers': []}, osp.join(states, f'{it}.state'))
         torch.save({'params': {'w': torch.full((2, ), float(it))}}, osp.join(models, f'net_g_{it}.pth'))
     for name, content in dict(corrupt).items():
-        folder = states if name.endswith('.state') else models
+        folder = states if '.state' in name else models
         with open(osp.join(folder, name), 'wb') as f:
             f.write(content)
     return {'auto_resume': True, 'network_g': {}, 'path': {'experiments_root': str(root), 'models': models}}
@@ -69,7 +69,17 @@ def test_auto_resume_with_no_readable_state_starts_fresh_and_says_so(tmp_path):
 
 
 def test_resume_without_states_starts_fresh(tmp_path):
-    assert load_resume_state({'auto_resume': True, 'path': {'experiments_root': str(tmp_path)}}) is None
+    opt = {'auto_resume': True, 'path': {'experiments_root': str(tmp_path), 'models': str(tmp_path / 'models')}}
+    assert load_resume_state(opt) is None
+
+
+def test_auto_resume_removes_what_a_killed_save_left_and_nothing_else(tmp_path, capsys):
+    opt = write_run(tmp_path, [4], corrupt={'.5.state.k2j4.partial': b'half', '.net_g_5.pth.x8f1.partial': b'half',
+                                            'notes.partial': b'mine'})
+    assert load_resume_state(opt)['iter'] == 4
+    assert sorted(os.listdir(tmp_path / 'training_states')) == ['4.state']
+    assert sorted(os.listdir(tmp_path / 'models')) == ['net_g_4.pth', 'notes.partial']
+    assert '.5.state.k2j4.partial' in capsys.readouterr().out
 
 
 def test_explicit_resume_state_must_be_readable(tmp_path):

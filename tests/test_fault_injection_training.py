@@ -2,7 +2,7 @@
 random points, while saving included, then resumed with ``--auto_resume`` until they finish.
 
 Checks what the README promises: after every kill, each training state and checkpoint under its final name loads
-(a kill leaves at most a ``.partial`` file); the finished run logged, at every iteration, the losses of an
+(a kill leaves at most a ``.partial`` file, which the next ``--auto_resume`` removes); the finished run logged, at every iteration, the losses of an
 uninterrupted run and ends with its weights, bit for bit.
 """
 import glob
@@ -109,6 +109,7 @@ def test_killed_runs_leave_whole_files_and_resume_exactly(run_factory, seed):  #
         for path in set(saved_files(run)) - set(partial):  # nothing partial under a final name
             torch.load(path, map_location='cpu', weights_only=path.endswith('.pth'))
     assert returncode == 0, stderr[-3000:]
+    assert not [path for path in saved_files(run) if path.endswith(PARTIAL_SUFFIX)]  # --auto_resume removed them
 
     logged = all_losses(run)
     assert {it for it, _ in logged} == set(range(1, TOTAL_ITER + 1))
