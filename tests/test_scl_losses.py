@@ -92,7 +92,8 @@ def test_one_grad_pass_one_no_grad_pass_and_same_values_as_standalone():
     con.attach_extractor(losses.vgg)
     ret = FeatureRetentionLoss(loss_weight=2.0)
     ret.attach_extractor(losses.vgg)
-    values = [con(pred, data['pos'], data['neg']), ret(pred, data['lq']), losses.losses['color'](pred, data['curves'])]
+    values = [con(pred, data['pos'], negative=data['neg']), ret(pred, data['lq']),
+              losses.losses['color'](pred, curves=data['curves'])]
     for key, value in zip(log, values):
         torch.testing.assert_close(log[key], value.detach(), rtol=1e-5, atol=1e-7)
     ref_grad, = torch.autograd.grad(sum(values), pred)
