@@ -126,8 +126,7 @@ class SCLLosses(nn.Module):
                 self.vgg.to(pred.device)
             # ONE forward of pred with autograd for the union of the layers every VGG loss needs, ONE no-grad
             # pass for every reference (lq, positives, negatives).
-            references = {name: (checked[name], layers) for name, layers in self.reference_layers.items()
-                          if checked.get(name) is not None and (not isinstance(checked[name], list) or checked[name])}
+            references = {name: (checked[name], layers) for name, layers in self.reference_layers.items()}
             feats = extract_features(self.vgg, pred, self.vgg_layers, references)
 
         total = 0

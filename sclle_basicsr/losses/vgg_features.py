@@ -53,13 +53,13 @@ def build_vgg(vgg_opt, layers):
 def extract_features(extractor, pred, pred_layers, references):
     """VGG features of ``pred`` (with autograd) and of the reference inputs (one no-grad pass for all of them).
 
-    ``references``: ``{input name: (tensor or list of tensors, layers)}``.  Returns ``{'pred': {layer: feature},
-    name: {layer: feature} or a list of them}``.  The references are constants, so no graph is kept; same-size
-    references share one batch, each leaving it at its own deepest layer.
+    ``references``: ``{input name: (tensor, list of tensors or None, layers)}``; None and empty lists are left
+    out.  Returns ``{'pred': {layer: feature}, name: {layer: feature} or a list of them}``.  The references are
+    constants, so no graph is kept; same-size references share one batch, each leaving it at its own deepest layer.
     """
     feats = {'pred': extractor(pred, tuple(pred_layers))}
     flat = [(name, value if isinstance(value, list) else None, x, tuple(layers))
-            for name, (value, layers) in references.items()
+            for name, (value, layers) in references.items() if value is not None
             for x in (value if isinstance(value, list) else [value])]
     with torch.no_grad():
         computed = extractor.extract_many([(x, layers) for _, _, x, layers in flat])
@@ -107,7 +107,6 @@ class VGGFeatureLossBase(SCLLossBase):
 
     def standalone(self, pred, inputs):
         """The loss of checked ``inputs`` with this loss's own passes (outside SCLLosses)."""
-        references = {name: (inputs[name], self.vgg_layers) for name in self.vgg_inputs if inputs.get(name)
-                      is not None and (not isinstance(inputs[name], list) or inputs[name])}
+        references = {name: (inputs[name], self.vgg_layers) for name in self.vgg_inputs}
         feats = extract_features(self._extractor_on(pred), pred, self.vgg_layers, references)
         return self.as_output(self.from_features(pred, inputs, feats))
