@@ -24,10 +24,10 @@ class PairedContrastiveDataset(UnpairedContrastiveDataset):
     """
 
     def __init__(self, opt):
-        super().__init__(opt)
         if opt.get('dataroot_gt') is None:
             raise ValueError('Option dataroot_gt (the ground-truth folder) is required by PairedContrastiveDataset; '
                              'use UnpairedContrastiveDataset without ground truth.')
+        super().__init__(opt)
         self.gt_folder = _require_folder(opt['dataroot_gt'], 'dataroot_gt')
         self.gt_paths = self._pair_ground_truths(bool(opt.get('check_images', True)))
 
