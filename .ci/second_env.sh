@@ -44,6 +44,7 @@ done
     tests/test_options.py::test_option_file_parses_with_known_types \
     tests/test_scl_losses.py \
     tests/test_stock_model_losses.py \
+    tests/test_mixing_options.py \
     tests/test_sr_with_scl_losses_model.py \
     tests/test_paired_contrastive_dataset.py \
     "tests/test_train_pipeline.py::test_training_logs_every_loss_saves_checkpoints_and_validates" \
