@@ -1,21 +1,27 @@
 # One entry point for set-up: every target creates .venv (Python 3.11) and installs the pinned stack when needed.
+# The pins live in requirements/constraints.txt; PIP_CONSTRAINT (not -c) also holds the build environments of
+# source distributions (basicsr's sdist asks for torch) to them.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sclle-installed
 
-.PHONY: install test demo lle5 clean-venv
+.PHONY: install test test-second-env demo lle5 clean-venv
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+EXTRAS := tests,export,openvino,mmcv-lite
+
+$(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -r requirements.txt
-	$(PY) -m pip install --no-deps -e .
+	PIP_CONSTRAINT=requirements/constraints.txt $(PY) -m pip install -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 test: $(STAMP)  ## run the test suite (CPU, no downloads; uses ../shared/assets when present)
 	$(PY) -m pytest -ra tests
+
+test-second-env:  ## the plugin installed into another torch/torchvision (CI's second environment)
+	.ci/second_env.sh
 
 demo: $(STAMP)  ## train a small SCL-LLE on data built from installed packages, a few minutes on CPU
 	$(PY) scripts/run_demo.py

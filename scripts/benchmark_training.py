@@ -119,9 +119,9 @@ class NaiveStep:
                     ext, layers = self.extractors[name], loss.vgg_layers
                     total = total + loss.loss_from_features(ext(out, layers), ext(data['lq'], layers))
                 elif name == 'semantic':
-                    total = total + loss(out, data['label'])
+                    total = total + loss(out, label=data['label'])
                 else:
-                    total = total + loss(out, curves)
+                    total = total + loss(out, curves=curves)
         total.backward()  # fp32 or bf16 only (no GradScaler needed: --amp fp16 is refused for the naive path)
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
         self.optimizer.step()

@@ -104,11 +104,11 @@ def test_contrastive_matches_hand_computation():
     pred, pos, negs = _triplets()
     expected = _manual_contrastive(loss, pred, pos, negs)
     assert expected > 0
-    assert float(loss(pred, pos, negs)) == pytest.approx(expected, rel=1e-9)
+    assert float(loss(pred, pos, negative=negs)) == pytest.approx(expected, rel=1e-9)
     # one negative given as a tensor
-    assert float(loss(pred, pos, negs[0])) == pytest.approx(_manual_contrastive(loss, pred, pos, negs[:1]), rel=1e-9)
+    assert float(loss(pred, pos, negative=negs[0])) == pytest.approx(_manual_contrastive(loss, pred, pos, negs[:1]), rel=1e-9)
     loss.reduction = 'sum'
-    assert float(loss(pred, pos, negs)) == pytest.approx(2 * expected, rel=1e-9)
+    assert float(loss(pred, pos, negative=negs)) == pytest.approx(2 * expected, rel=1e-9)
 
 
 def test_contrastive_gradcheck():
@@ -116,22 +116,24 @@ def test_contrastive_gradcheck():
     healthy_(loss.extractor)
     pred, pos, negs = _triplets(size=8)
     pred.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda p: loss(p, pos, negs), (pred, ), eps=1e-6, atol=1e-5, fast_mode=True)
+    assert torch.autograd.gradcheck(lambda p: loss(p, pos, negative=negs), (pred, ), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_contrastive_bad_inputs():
     loss = SCLContrastiveLoss(vgg=RAW_RANDOM_VGG)
     pred = torch.rand(2, 3, 8, 8)
     with pytest.raises(ValueError, match=r'negative\[1\].*batch size 1'):
-        loss(pred, torch.rand(2, 3, 8, 8), [torch.rand(2, 3, 8, 8), torch.rand(1, 3, 8, 8)])
+        loss(pred, torch.rand(2, 3, 8, 8), negative=[torch.rand(2, 3, 8, 8), torch.rand(1, 3, 8, 8)])
     with pytest.raises(ValueError, match='positive has size'):
-        loss(pred, torch.rand(2, 3, 16, 16), torch.rand(2, 3, 8, 8))
+        loss(pred, torch.rand(2, 3, 16, 16), negative=torch.rand(2, 3, 8, 8))
     with pytest.raises(ValueError, match='empty'):
-        loss(pred, torch.rand(2, 3, 8, 8), [])
+        loss(pred, torch.rand(2, 3, 8, 8), negative=[])
     with pytest.raises(ValueError, match=r'\(N, 3, H, W\)'):
-        loss(torch.rand(2, 1, 8, 8), torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
+        loss(torch.rand(2, 1, 8, 8), torch.rand(2, 3, 8, 8), negative=torch.rand(2, 3, 8, 8))
+    with pytest.raises(TypeError):
+        loss(pred, pred, pred)  # negatives are keyword-only
     with pytest.raises(ValueError, match='weights_path'):
-        SCLContrastiveLoss()(pred, pred, pred)  # default: Caffe weights, which need a file
+        SCLContrastiveLoss()(pred, pred, negative=pred)  # default: Caffe weights, which need a file
 
 
 # ------------------------------------------------------------------------------------------------- retention
@@ -151,7 +153,7 @@ def test_feature_retention_matches_hand_computation_and_gradcheck():
     pred = torch.rand(1, 3, 8, 8, dtype=D, requires_grad=True)
     lq = torch.rand(1, 3, 8, 8, dtype=D)
     assert torch.autograd.gradcheck(lambda p: small(p, lq), (pred, ), eps=1e-6, atol=1e-5, fast_mode=True)
-    with pytest.raises(ValueError, match='lq has size'):
+    with pytest.raises(ValueError, match='reference has size'):
         small(pred, torch.rand(1, 3, 16, 16, dtype=D))
 
 
@@ -181,7 +183,7 @@ def _semantic_case(seed=3):
 def test_semantic_brightness_matches_hand_computation():
     pred, label = _semantic_case()
     brightness_only = build_loss({'type': 'SemanticBrightnessLoss', 'ce_weight': 0})
-    assert float(brightness_only(pred, label)) == pytest.approx(_manual_brightness(pred, label), rel=1e-9)
+    assert float(brightness_only(pred, label=label)) == pytest.approx(_manual_brightness(pred, label), rel=1e-9)
     loss = build_loss({'type': 'SemanticBrightnessLoss', 'ce_weight': 0.5, 'loss_weight': 2.0})
     seg = StubSegmentor().double()
     loss.attach_segmentor(seg)
@@ -190,8 +192,8 @@ def test_semantic_brightness_matches_hand_computation():
     picks = [float(-log_p[i, label[i, y, x], y, x]) for i in range(2) for y in range(6) for x in range(5)
              if label[i, y, x] != 255]
     expected = 2.0 * (_manual_brightness(pred, label) + 0.5 * sum(picks) / len(picks))
-    assert float(loss(pred, label)) == pytest.approx(expected, rel=1e-9)
-    assert float(loss(pred, label.unsqueeze(1))) == pytest.approx(expected, rel=1e-9)  # (N, 1, H, W) label
+    assert float(loss(pred, label=label)) == pytest.approx(expected, rel=1e-9)
+    assert float(loss(pred, label=label.unsqueeze(1))) == pytest.approx(expected, rel=1e-9)  # (N, 1, H, W) label
 
 
 def test_semantic_gradcheck_and_detach_segmentation():
@@ -199,17 +201,17 @@ def test_semantic_gradcheck_and_detach_segmentation():
     loss = SemanticBrightnessLoss()
     loss.attach_segmentor(StubSegmentor().double())
     pred.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda p: loss(p, label), (pred, ), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(lambda p: loss(p, label=label), (pred, ), eps=1e-6, atol=1e-6)
     # detach_segmentation (released code): the CE adds to the value but not to the gradient
     detached = SemanticBrightnessLoss(detach_segmentation=True)
     detached.attach_segmentor(loss.segmentor)
     brightness = SemanticBrightnessLoss(ce_weight=0)
-    g_full, = torch.autograd.grad(loss(pred, label), pred)
-    g_det, = torch.autograd.grad(detached(pred, label), pred)
-    g_bri, = torch.autograd.grad(brightness(pred, label), pred)
+    g_full, = torch.autograd.grad(loss(pred, label=label), pred)
+    g_det, = torch.autograd.grad(detached(pred, label=label), pred)
+    g_bri, = torch.autograd.grad(brightness(pred, label=label), pred)
     torch.testing.assert_close(g_det, g_bri)
     assert not torch.allclose(g_full, g_bri)
-    assert detached(pred, label).item() == pytest.approx(loss(pred, label).item())
+    assert detached(pred, label=label).item() == pytest.approx(loss(pred, label=label).item())
 
 
 def test_semantic_bad_labels():
@@ -217,19 +219,19 @@ def test_semantic_bad_labels():
     loss.attach_segmentor(StubSegmentor(num_classes=4))
     pred = torch.rand(1, 3, 4, 4)
     with pytest.raises(ValueError, match='does not match pred'):
-        loss(pred, torch.zeros(1, 4, 5, dtype=torch.long))
+        loss(pred, label=torch.zeros(1, 4, 5, dtype=torch.long))
     with pytest.raises(ValueError, match=r'\[0, 4\) or 255'):
-        loss(pred, torch.full((1, 4, 4), 4, dtype=torch.long))
+        loss(pred, label=torch.full((1, 4, 4), 4, dtype=torch.long))
     with pytest.raises(ValueError, match=r'\[0, 4\) or 255'):
-        loss(pred, torch.full((1, 4, 4), -1, dtype=torch.long))
+        loss(pred, label=torch.full((1, 4, 4), -1, dtype=torch.long))
     with pytest.raises(ValueError, match='non-integer'):
-        loss(pred, torch.full((1, 4, 4), 0.5))
+        loss(pred, label=torch.full((1, 4, 4), 0.5))
     with pytest.raises(ValueError, match='segmentor predicts'):
         SemanticBrightnessLoss(num_classes=19).attach_segmentor(StubSegmentor(num_classes=4))
     # all pixels ignored: finite zero loss
-    assert float(loss(pred, torch.full((1, 4, 4), 255, dtype=torch.long))) == 0
+    assert float(loss(pred, label=torch.full((1, 4, 4), 255, dtype=torch.long))) == 0
     with pytest.raises(ValueError, match='allow_random_init'):
-        SemanticBrightnessLoss()(pred, torch.zeros(1, 4, 4, dtype=torch.long))  # default segmentor needs a checkpoint
+        SemanticBrightnessLoss()(pred, label=torch.zeros(1, 4, 4, dtype=torch.long))  # default segmentor needs a checkpoint
 
 
 # ---------------------------------------------------------------------------------------------------- colour
@@ -255,15 +257,17 @@ def test_color_constancy_matches_hand_computation_and_gradcheck():
     curves = torch.rand(2, 6, 4, 5, dtype=D) * 2 - 1
     col, tv = _manual_color(pred, curves)
     loss = build_loss({'type': 'ColorConstancyLoss'})
-    assert float(loss(pred, curves)) == pytest.approx(8 * col + 200 * tv, rel=1e-9)
-    assert float(loss(pred)) == pytest.approx(8 * col, rel=1e-9)  # no curves: colour term only
+    assert float(loss(pred, curves=curves)) == pytest.approx(8 * col + 200 * tv, rel=1e-9)
+    assert float(ColorConstancyLoss(smooth_weight=0)(pred)) == pytest.approx(8 * col, rel=1e-9)
+    with pytest.raises(ValueError, match='needs the curve maps'):
+        loss(pred)  # the smoothness term is never dropped silently
     pred.requires_grad_(True)
     curves.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda p, a: loss(p, a), (pred, curves), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(lambda p, a: loss(p, curves=a), (pred, curves), eps=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match='3 \\* n'):
-        loss(pred, curves[:, :4])
+        loss(pred, curves=curves[:, :4])
     with pytest.raises(ValueError, match='batch'):
-        loss(pred, curves[:1])
+        loss(pred, curves=curves[:1])
 
 
 def test_color_constancy_grey_image_has_finite_gradient():
@@ -289,6 +293,6 @@ def test_contrastive_without_negatives_drops_the_negative_distance():
     with_neg = build_loss({'type': 'SCLContrastiveLoss', 'vgg': vgg})
     without = build_loss({'type': 'SCLContrastiveLoss', 'vgg': vgg, 'use_negatives': False})
     without.attach_extractor(with_neg._extractor_on(pred))
-    torch.testing.assert_close(without(pred, pos), with_neg(pred, pos, pred.clone()))
+    torch.testing.assert_close(without(pred, pos), with_neg(pred, pos, negative=pred.clone()))
     with pytest.raises(ValueError, match='use_negatives is false'):
-        without(pred, pos, pos)
+        without(pred, pos, negative=pos)

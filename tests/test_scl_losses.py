@@ -92,7 +92,8 @@ def test_one_grad_pass_one_no_grad_pass_and_same_values_as_standalone():
     con.attach_extractor(losses.vgg)
     ret = FeatureRetentionLoss(loss_weight=2.0)
     ret.attach_extractor(losses.vgg)
-    values = [con(pred, data['pos'], data['neg']), ret(pred, data['lq']), losses.losses['color'](pred, data['curves'])]
+    values = [con(pred, data['pos'], negative=data['neg']), ret(pred, data['lq']),
+              losses.losses['color'](pred, curves=data['curves'])]
     for key, value in zip(log, values):
         torch.testing.assert_close(log[key], value.detach(), rtol=1e-5, atol=1e-7)
     ref_grad, = torch.autograd.grad(sum(values), pred)
@@ -129,3 +130,21 @@ def test_shared_segmentor_from_segmentor_opt():
     assert all(p.grad is None for p in losses.segmentor.parameters())
     with pytest.raises(ValueError, match=r"l_sc .* \['label'\]"):
         losses(pred)
+
+
+def test_each_input_is_checked_once_per_step(monkeypatch):
+    import sclle_basicsr.losses.contrastive_loss as contrastive
+    import sclle_basicsr.losses.feature_retention_loss as retention
+    import sclle_basicsr.losses.scl_losses as scl
+    from sclle_basicsr.losses.vgg_features import check_image
+    checked = []
+
+    def counting_check(name, *args, **kwargs):
+        checked.append(name)
+        return check_image(name, *args, **kwargs)
+
+    for module in (contrastive, retention, scl):
+        monkeypatch.setattr(module, 'check_image', counting_check)
+    losses = SCLLosses(yaml.safe_load(VGG_LOSSES_YAML))
+    losses(torch.rand(2, 3, 8, 8), **inputs(size=8))
+    assert sorted(checked) == ['negative[0]', 'negative[1]', 'positive', 'pred', 'reference']

@@ -54,3 +54,36 @@ def test_curve_losses_are_refused_for_generic_networks():
     opt['train']['scl_losses'] = {'color_opt': {'type': 'ColorConstancyLoss'}}  # smooth term needs curve maps
     with pytest.raises(ValueError, match='smooth_weight: 0'):
         build_model(opt)
+
+
+def test_scl_losses_alone_train_without_pixel_or_perceptual_loss():
+    opt = yaml.safe_load(OPT_YAML)
+    del opt['train']['pixel_opt']
+    torch.manual_seed(0)
+    model = build_model(opt)
+    assert model.cri_pix is None and model.cri_perceptual is None
+    before = [p.detach().clone() for p in model.net_g.parameters()]
+    model.feed_data({'lq': torch.rand(2, 3, 8, 8), 'pos': torch.rand(2, 3, 16, 16),
+                     'neg': [torch.rand(2, 3, 16, 16) * 0.1]})  # no gt: an unpaired batch
+    model.optimize_parameters(1)
+    assert set(model.log_dict) == {'l_con', 'l_fr', 'l_cc'}
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.net_g.parameters()))
+    assert model.schedulers and model.optimizer_g is model.optimizers[0]
+
+
+def test_missing_batch_inputs_name_the_dataset_option():
+    model = build_model(yaml.safe_load(OPT_YAML))
+    pos, neg = torch.rand(2, 3, 16, 16), [torch.rand(2, 3, 16, 16)]
+    model.feed_data({'lq': torch.rand(2, 3, 8, 8), 'pos': pos, 'neg': neg})  # pixel_opt but no gt
+    with pytest.raises(ValueError, match=r'pixel_opt / perceptual_opt compare with gt.*dataroot_gt'):
+        model.optimize_parameters(1)
+    model.feed_data({'lq': torch.rand(2, 3, 8, 8), 'gt': torch.rand(2, 3, 16, 16), 'neg': neg})
+    with pytest.raises(ValueError, match=r"needs \['pos'\].*\['dataroot_pos'\]"):
+        model.optimize_parameters(1)
+
+
+def test_return_pair_is_refused_inside_scl_losses():
+    opt = yaml.safe_load(OPT_YAML)
+    opt['train']['scl_losses']['retention_opt']['return_pair'] = True
+    with pytest.raises(ValueError, match='retention_opt has return_pair'):
+        build_model(opt)

@@ -312,6 +312,11 @@ class UnpairedContrastiveDataset(data.Dataset):
         img, _ = self._random_crop(rng, self._read_image(path, client_key))
         return img2tensor(np.ascontiguousarray(img), bgr2rgb=True, float32=True), path
 
+    def _aligned_images(self, index, img):
+        """``{key: HxWx3 BGR float32}`` images of input ``index`` that share its crop and flip but not its
+        darkening; none here (:class:`PairedContrastiveDataset` adds ``gt``)."""
+        return {}
+
     # ------------------------------------------------------------------ items
     def set_epoch(self, epoch):
         """Make the draws of the next epoch differ from the previous ones (all workers alike)."""
@@ -336,17 +341,24 @@ class UnpairedContrastiveDataset(data.Dataset):
                 raise ValueError(f'Label {label_path} is {label.shape[1]}x{label.shape[0]} but its image {lq_path} '
                                  f'is {img.shape[1]}x{img.shape[0]} (option dataroot_label).')
 
+        aligned = self._aligned_images(i, img)
         if self.random_aug:
+            # images aligned with the input share its resize, crop and flip: they travel as extra channels
+            img = np.concatenate([img, *aligned.values()], axis=2) if aligned else img
             img, label = self._random_crop(rng, img, label)
             if self.use_hflip and rng.random() < 0.5:
                 img = img[:, ::-1]
                 label = label[:, ::-1] if label is not None else None
+            aligned = {key: img[..., 3 * (k + 1):3 * (k + 2)] for k, key in enumerate(aligned)}
+            img = img[..., :3]
         if self.darken is not None:
             gamma = rng.uniform(*self.darken['gamma'])
             gain = rng.uniform(*self.darken['gain'])
             img = np.clip(gain * np.power(np.clip(img, 0, 1), gamma), 0, 1).astype(np.float32)
 
         out = {'lq': img2tensor(np.ascontiguousarray(img), bgr2rgb=True, float32=True), 'lq_path': lq_path}
+        for key, image in aligned.items():
+            out[key] = img2tensor(np.ascontiguousarray(image), bgr2rgb=True, float32=True)
         if label is not None:
             out['label'] = torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
             out['label_path'] = label_path

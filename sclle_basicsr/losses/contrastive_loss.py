@@ -23,11 +23,19 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
     Several negatives (e.g. under- and over-exposed): each has its own hinges, averaged over the negatives.
     ``reduction`` 'mean' averages the per-sample losses over the batch, 'sum' sums them; times ``loss_weight``.
 
-    ``forward(pred, positive, negative)``: (N, 3, H, W) RGB [0, 1] tensors of the same batch size and spatial size
-    (the mean term compares pixel maps); ``negative`` may be a list of such tensors.  The references' features
-    are computed without autograd.  ``vgg``: options of the extractor built on first standalone use (see
-    :class:`~sclle_basicsr.archs.vgg_arch.FrozenVGG16Features`); inside SCLLosses the shared one is used.
+    ``forward(pred, positive, *, negative=None)``: (N, 3, H, W) RGB [0, 1] tensors of the same batch size and
+    spatial size (the mean term compares pixel maps); ``negative`` (keyword) may be a list of such tensors.  The
+    references' features are computed without autograd.  ``vgg``: options of the extractor built on first standalone
+    use (see :class:`~sclle_basicsr.archs.vgg_arch.FrozenVGG16Features`); inside SCLLosses the shared one is used.
+
+    In a stock BasicSR model (``pixel_opt``, called ``loss(output, gt)``) gt is the positive: with
+    ``use_negatives: false`` the loss pulls the output's Gram matrices and brightness map towards gt's; with
+    negatives it refuses, since such a model passes none.  ``return_pair: true`` for ``perceptual_opt``.
     """
+    option_key = 'contrastive_opt'
+    log_key = 'l_con'
+    input_names = ('pos', 'neg')
+    vgg_inputs = ('pos', 'neg')
 
     def __init__(self,
                  loss_weight=1.0,
@@ -38,8 +46,9 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
                  gram_layers=('relu1_2', 'relu2_2'),
                  reduction='mean',
                  use_negatives=True,
-                 vgg=None):
-        super().__init__(vgg)
+                 vgg=None,
+                 return_pair=False):
+        super().__init__(vgg, return_pair)
         self.use_negatives = use_negatives
         if reduction not in _REDUCTIONS:
             raise ValueError(f'SCLContrastiveLoss: reduction must be one of {_REDUCTIONS}, got {reduction!r}')
@@ -53,6 +62,10 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
         self.mean_margin = mean_margin
         self.reduction = reduction
 
+    @property
+    def required_inputs(self):
+        return frozenset(self.input_names if self.use_negatives else ('pos', ))
+
     def negatives_of(self, negative):
         """The negatives as a list; ``[]`` with ``use_negatives: false`` (Table 3's ablation without negatives)."""
         if not self.use_negatives:
@@ -61,25 +74,29 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
             return []
         return as_negative_list(negative)
 
-    def check_inputs(self, pred, positive, negatives):
-        check_image('pred', pred)
-        check_image('positive', positive, like=pred)
-        for k, neg in enumerate(negatives):
-            check_image(f'negative[{k}]', neg, like=pred)
+    def check_inputs(self, pred, pos=None, neg=None):
+        check_image('positive', pos, like=pred)
+        negatives = self.negatives_of(neg)
+        for k, negative in enumerate(negatives):
+            check_image(f'negative[{k}]', negative, like=pred)
+        return {'pos': pos, 'neg': negatives}
 
-    def forward(self, pred, positive, negative=None):
-        negatives = self.negatives_of(negative)
-        self.check_inputs(pred, positive, negatives)
-        extractor = self._extractor_on(pred)
-        pred_feats = extractor(pred, self.vgg_layers)
-        with torch.no_grad():  # references are constants: no autograd graph, one batched pass
-            ref_feats = extractor.extract_many([(x, self.vgg_layers) for x in [positive] + negatives])
-        return self.loss_from_features(pred, pred_feats, positive, ref_feats[0], negatives, ref_feats[1:])
+    def forward(self, pred, positive, *, negative=None):
+        if negative is None and self.use_negatives:
+            self.refuse_stock_call(
+                'negatives (keyword negative=)',
+                'Set use_negatives: false to take gt as the positive (the loss then pulls the output towards gt), or '
+                'give the triplet loss its negatives: train.scl_losses.contrastive_opt of SRWithSCLLossesModel with '
+                'a dataset giving pos and neg (PairedContrastiveDataset), or SCLLLEModel.')
+        check_image('pred', pred)
+        return self.standalone(pred, self.check_inputs(pred, pos=positive, neg=negative))
+
+    def from_features(self, pred, inputs, feats):
+        return self.loss_from_features(pred, feats['pred'], inputs['pos'], feats['pos'], inputs['neg'],
+                                       feats.get('neg', []))
 
     def loss_from_features(self, pred, pred_feats, positive, positive_feats, negatives, negative_feats):
-        """The loss from precomputed features ({layer: tensor} dicts; one per negative)."""
-        negatives = self.negatives_of(negatives or None)
-        self.check_inputs(pred, positive, negatives)
+        """The loss from checked inputs and precomputed features ({layer: tensor} dicts; one per negative)."""
         grams = {name: gram_matrix(pred_feats[name]) for name in self.vgg_layers}
         pred_mean = pred.mean(dim=1)
 

@@ -1,5 +1,4 @@
 """L_fr of SCL-LLE (Eq. 8): MSE between VGG features of the enhanced image and of the low-light input."""
-import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import LOSS_REGISTRY
 
@@ -10,16 +9,22 @@ _REDUCTIONS = ('mean', 'sum')
 
 @LOSS_REGISTRY.register()
 class FeatureRetentionLoss(VGGFeatureLossBase):
-    """loss_weight * MSE(f_l(pred), f_l(lq)), f_l = VGG-16 features at ``layer`` (default relu4_3).
+    """loss_weight * MSE(f_l(pred), f_l(reference)), f_l = VGG-16 features at ``layer`` (default relu4_3).
 
     'mean' is Eq. 8's 1/(C_l W_l H_l) sum, also averaged over the batch; 'sum' sums the squared differences.
-    ``forward(pred, lq)``: (N, 3, H, W) RGB [0, 1] tensors of the same shape; lq's features are computed without
-    autograd.  ``vgg``: options of the extractor built on first standalone use; inside SCLLosses the shared one
-    is used.
+    ``forward(pred, reference)``: (N, 3, H, W) RGB [0, 1] tensors of the same shape; the reference's features are
+    computed without autograd.  In SCL-LLE the reference is the low-light input (``lq``); a stock BasicSR model
+    (``pixel_opt``, called ``loss(output, gt)``) passes gt, which makes this a VGG perceptual loss against gt
+    (``return_pair: true`` for ``perceptual_opt``).  ``vgg``: options of the extractor built on first standalone
+    use; inside SCLLosses the shared one is used.
     """
+    option_key = 'retention_opt'
+    log_key = 'l_fr'
+    input_names = ('lq', )
+    vgg_inputs = ('lq', )
 
-    def __init__(self, loss_weight=1.0, layer='relu4_3', reduction='mean', vgg=None):
-        super().__init__(vgg)
+    def __init__(self, loss_weight=1.0, layer='relu4_3', reduction='mean', vgg=None, return_pair=False):
+        super().__init__(vgg, return_pair)
         if reduction not in _REDUCTIONS:
             raise ValueError(f'FeatureRetentionLoss: reduction must be one of {_REDUCTIONS}, got {reduction!r}')
         self.layer = layer
@@ -27,14 +32,15 @@ class FeatureRetentionLoss(VGGFeatureLossBase):
         self.loss_weight = loss_weight
         self.reduction = reduction
 
-    def forward(self, pred, lq):
+    def check_inputs(self, pred, lq=None):
+        return {'lq': check_image('reference', lq, like=pred)}
+
+    def forward(self, pred, reference):
         check_image('pred', pred)
-        check_image('lq', lq, like=pred)
-        extractor = self._extractor_on(pred)
-        pred_feats = extractor(pred, self.vgg_layers)
-        with torch.no_grad():  # lq is the fixed reference
-            lq_feats = extractor(lq, self.vgg_layers)
-        return self.loss_from_features(pred_feats, lq_feats)
+        return self.standalone(pred, self.check_inputs(pred, lq=reference))
+
+    def from_features(self, pred, inputs, feats):
+        return self.loss_from_features(feats['pred'], feats['lq'])
 
     def loss_from_features(self, pred_feats, lq_feats):
         pred_feat, lq_feat = pred_feats[self.layer], lq_feats[self.layer]

@@ -22,7 +22,6 @@ them from an ``scl_losses`` block in a few lines.
 import copy
 from collections import OrderedDict
 
-import torch
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
 from torch import nn
@@ -31,16 +30,10 @@ from sclle_basicsr.losses.color_constancy_loss import ColorConstancyLoss
 from sclle_basicsr.losses.contrastive_loss import SCLContrastiveLoss
 from sclle_basicsr.losses.feature_retention_loss import FeatureRetentionLoss
 from sclle_basicsr.losses.semantic_brightness_loss import SemanticBrightnessLoss
-from sclle_basicsr.losses.vgg_features import build_vgg, check_image
+from sclle_basicsr.losses.vgg_features import build_vgg, check_image, extract_features
 
-# option key -> (log key, short name, expected class)
-LOSS_SLOTS = OrderedDict([
-    ('contrastive_opt', ('l_con', 'contrastive', SCLContrastiveLoss)),
-    ('semantic_opt', ('l_sc', 'semantic', SemanticBrightnessLoss)),
-    ('retention_opt', ('l_fr', 'retention', FeatureRetentionLoss)),
-    ('color_opt', ('l_cc', 'color', ColorConstancyLoss)),
-])
-INPUT_NAMES = ('lq', 'curves', 'pos', 'neg', 'label')
+# The losses SCLLosses builds; each declares its option key, log key, inputs and VGG layers.
+LOSS_TYPES = (SCLContrastiveLoss, SemanticBrightnessLoss, FeatureRetentionLoss, ColorConstancyLoss)
 
 
 class SCLLosses(nn.Module):
@@ -58,28 +51,37 @@ class SCLLosses(nn.Module):
 
     ``forward(pred, *, lq=None, curves=None, pos=None, neg=None, label=None)`` -> ``(total, OrderedDict)`` with
     log entries ``l_con``, ``l_sc``, ``l_fr``, ``l_cc`` for the configured losses.  ``neg``: a tensor or a list of
-    tensors (one per negative source).  A configured loss whose input is missing raises ValueError.
+    tensors (one per negative source).  A configured loss whose input is missing raises ValueError.  Each input is
+    checked once, by the first loss that reads it; the losses then work on the checked inputs.
     """
 
     def __init__(self, train_opt):
         super().__init__()
         train_opt = train_opt or {}
         self.losses = nn.ModuleDict()
-        self.log_keys = {}
-        for opt_key, (log_key, name, cls) in LOSS_SLOTS.items():
-            if not train_opt.get(opt_key):
+        for cls in LOSS_TYPES:
+            if not train_opt.get(cls.option_key):
                 continue
-            loss = build_loss(train_opt[opt_key])
+            loss = build_loss(train_opt[cls.option_key])
             if not isinstance(loss, cls):
-                raise TypeError(f'SCLLosses: {opt_key} must build a {cls.__name__} (or subclass), '
+                raise TypeError(f'SCLLosses: {cls.option_key} must build a {cls.__name__} (or subclass), '
                                 f'got {type(loss).__name__}')
-            self.losses[name] = loss
-            self.log_keys[name] = log_key
+            if loss.return_pair:
+                raise ValueError(f'SCLLosses: {cls.option_key} has return_pair: true, which is for a stock '
+                                 "model's perceptual_opt; leave it out here")
+            self.losses[cls.option_key[:-len('_opt')]] = loss
         if not self.losses:
-            raise ValueError(f'SCLLosses: no loss configured; give at least one of {list(LOSS_SLOTS)}')
+            raise ValueError(f'SCLLosses: no loss configured; give at least one of '
+                             f'{[cls.option_key for cls in LOSS_TYPES]}')
 
-        vgg_users = [loss for loss in self.losses.values() if getattr(loss, 'vgg_layers', ())]
+        vgg_users = [loss for loss in self.losses.values() if loss.vgg_layers]
         self.vgg_layers = tuple(dict.fromkeys(name for loss in vgg_users for name in loss.vgg_layers))
+        # input name -> the VGG layers any loss needs of it
+        self.reference_layers = {}
+        for loss in vgg_users:
+            for name in loss.vgg_inputs:
+                self.reference_layers[name] = tuple(dict.fromkeys(self.reference_layers.get(name, ()) +
+                                                                  tuple(loss.vgg_layers)))
         self.vgg = None
         if vgg_users:
             vgg_opt = train_opt.get('vgg_opt')
@@ -103,67 +105,34 @@ class SCLLosses(nn.Module):
 
     @property
     def required_inputs(self):
-        needed = set()
-        for name, loss in self.losses.items():
-            needed |= self._inputs_of(name, loss)
-        return needed
-
-    @staticmethod
-    def _inputs_of(name, loss):
-        if name == 'contrastive':
-            return {'pos', 'neg'} if loss.use_negatives else {'pos'}
-        if name == 'semantic':
-            return {'label'}
-        if name == 'retention':
-            return {'lq'}
-        return {'curves'} if loss.smooth_weight else set()
+        return set().union(*(loss.required_inputs for loss in self.losses.values()))
 
     def forward(self, pred, *, lq=None, curves=None, pos=None, neg=None, label=None):
         given = dict(lq=lq, curves=curves, pos=pos, neg=neg, label=label)
-        for name, loss in self.losses.items():
-            missing = sorted(k for k in self._inputs_of(name, loss) if given[k] is None)
+        for loss in self.losses.values():
+            missing = sorted(k for k in loss.required_inputs if given[k] is None)
             if missing:
-                raise ValueError(f'SCLLosses: loss {self.log_keys[name]} ({type(loss).__name__}) needs input(s) '
+                raise ValueError(f'SCLLosses: loss {loss.log_key} ({type(loss).__name__}) needs input(s) '
                                  f'{missing}, not given')
-        negatives = self.losses['contrastive'].negatives_of(neg) if 'contrastive' in self.losses else []
         check_image('pred', pred)
-        if 'contrastive' in self.losses:  # shapes checked before any VGG work
-            self.losses['contrastive'].check_inputs(pred, pos, negatives)
-        if 'retention' in self.losses:
-            check_image('lq', lq, like=pred)
+        checked = {}
+        for loss in self.losses.values():  # every check before any VGG or segmentor work
+            unchecked = {k: given[k] for k in loss.input_names if k not in checked}
+            checked.update(loss.check_inputs(pred, **unchecked))
 
-        pred_feats = ref_feats = None
+        feats = None
         if self.vgg is not None:
             if self.vgg.features[0].weight.device != pred.device:
                 self.vgg.to(pred.device)
-            # Sharing: ONE forward of pred with autograd, for the union of the layers every VGG loss needs
-            # (the extractor stops at the deepest of them).
-            pred_feats = self.vgg(pred, self.vgg_layers)
-            requests = []
-            if 'retention' in self.losses:
-                requests.append(('lq', lq, self.losses['retention'].vgg_layers))
-            if 'contrastive' in self.losses:
-                layers = self.losses['contrastive'].vgg_layers
-                requests += [('pos', pos, layers)] + [(f'neg{k}', x, layers) for k, x in enumerate(negatives)]
-            # ONE no-grad pass for every reference (lq, positives, negatives): they are constants, so no graph
-            # is kept; same-size references are concatenated along the batch, and each leaves the batch at its
-            # own deepest layer (positives/negatives stop at relu2_2 while lq goes on to relu4_3).
-            with torch.no_grad():
-                feats = self.vgg.extract_many([(x, layers) for _, x, layers in requests])
-            ref_feats = {key: f for (key, _, _), f in zip(requests, feats)}
+            # ONE forward of pred with autograd for the union of the layers every VGG loss needs, ONE no-grad
+            # pass for every reference (lq, positives, negatives).
+            references = {name: (checked[name], layers) for name, layers in self.reference_layers.items()}
+            feats = extract_features(self.vgg, pred, self.vgg_layers, references)
 
         total = 0
         log = OrderedDict()
-        for name, loss in self.losses.items():
-            if name == 'contrastive':
-                value = loss.loss_from_features(pred, pred_feats, pos, ref_feats['pos'], negatives,
-                                                [ref_feats[f'neg{k}'] for k in range(len(negatives))])
-            elif name == 'retention':
-                value = loss.loss_from_features(pred_feats, ref_feats['lq'])
-            elif name == 'semantic':
-                value = loss(pred, label)
-            else:
-                value = loss(pred, curves)
+        for loss in self.losses.values():
+            value = loss.from_features(pred, checked, feats)
             total = total + value
-            log[self.log_keys[name]] = value.detach()
+            log[loss.log_key] = value.detach()
         return total, log

@@ -4,8 +4,8 @@ import copy
 import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
-from torch import nn
 
+from sclle_basicsr.losses.scl_loss_base import SCLLossBase
 from sclle_basicsr.losses.vgg_features import check_image
 
 
@@ -51,7 +51,7 @@ def brightness_consistency(pred, label, ignore_index=255):
 
 
 @LOSS_REGISTRY.register()
-class SemanticBrightnessLoss(nn.Module):
+class SemanticBrightnessLoss(SCLLossBase):
     """loss_weight * (brightness consistency + ce_weight * CE(segmentor(pred), label)), Eq. 7.
 
     Brightness term: :func:`brightness_consistency`.  CE: cross-entropy (``ignore_index`` 255, mean over the
@@ -59,11 +59,15 @@ class SemanticBrightnessLoss(nn.Module):
     unless ``detach_segmentation`` (the released code's behaviour, where the CE is a constant).  ``ce_weight``
     default 1.0: Eq. 7 adds the two terms with unit weights; 0 disables the CE and the segmentor.
 
-    ``forward(pred, label)``: pred (N, 3, H, W) RGB [0, 1]; label (N, H, W) or (N, 1, H, W) class indices of the
+    ``forward(pred, *, label)``: pred (N, 3, H, W) RGB [0, 1]; label (N, H, W) or (N, 1, H, W) class indices of the
     same size, 255 = ignore, others in [0, num_classes) (num_classes: the segmentor's, or the option when the CE
     is off).  ``segmentor``: options of the :class:`FrozenDeepLabV3Plus` built on first standalone use; inside
-    SCLLosses the shared one is attached.
+    SCLLosses the shared one is attached.  A stock BasicSR model's ``loss(output, gt)`` is refused: it has no
+    label maps (use ``train.scl_losses.semantic_opt`` of SRWithSCLLossesModel).
     """
+    option_key = 'semantic_opt'
+    log_key = 'l_sc'
+    input_names = ('label', )
 
     def __init__(self,
                  loss_weight=1.0,
@@ -71,8 +75,9 @@ class SemanticBrightnessLoss(nn.Module):
                  ignore_index=255,
                  detach_segmentation=False,
                  num_classes=None,
-                 segmentor=None):
-        super().__init__()
+                 segmentor=None,
+                 return_pair=False):
+        super().__init__(return_pair)
         self.loss_weight = loss_weight
         self.ce_weight = ce_weight
         self.ignore_index = ignore_index
@@ -103,18 +108,28 @@ class SemanticBrightnessLoss(nn.Module):
         self._check_classes(segmentor)
         self._segmentor = segmentor
 
-    def forward(self, pred, label):
+    def check_inputs(self, pred, label=None):
+        if label is None:
+            raise ValueError('SemanticBrightnessLoss needs a label map (keyword label=)')
+        num_classes = self.segmentor.num_classes if self.needs_segmentor else self.num_classes
+        return {'label': prepare_label(label, pred, self.ignore_index, num_classes)}
+
+    def forward(self, pred, target=None, *, label=None):
+        if target is not None:
+            self.refuse_stock_call(
+                'a semantic label map (keyword label=)',
+                'Put it under train.scl_losses.semantic_opt of SRWithSCLLossesModel with a dataset that gives '
+                'label (PairedContrastiveDataset with dataroot_label), or use SCLLLEModel.')
         check_image('pred', pred)
-        segmentor = None
-        num_classes = self.num_classes
+        return self.as_output(self.from_features(pred, self.check_inputs(pred, label=label), None))
+
+    def from_features(self, pred, inputs, feats):
+        label = inputs['label']
+        loss = brightness_consistency(pred, label, self.ignore_index)
         if self.needs_segmentor:
             segmentor = self.segmentor
             if next(segmentor.parameters()).device != pred.device:
                 segmentor.to(pred.device)
-            num_classes = segmentor.num_classes
-        label = prepare_label(label, pred, self.ignore_index, num_classes)
-        loss = brightness_consistency(pred, label, self.ignore_index)
-        if segmentor is not None:
             logits = segmentor(pred.detach() if self.detach_segmentation else pred)
             if (label != self.ignore_index).any():
                 ce = F.cross_entropy(logits, label, ignore_index=self.ignore_index)

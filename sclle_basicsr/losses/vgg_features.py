@@ -2,7 +2,8 @@
 import copy
 
 import torch
-from torch import nn
+
+from sclle_basicsr.losses.scl_loss_base import SCLLossBase
 
 DEFAULT_VGG_OPT = {'weights_format': 'caffe_bgr'}
 
@@ -49,18 +50,38 @@ def build_vgg(vgg_opt, layers):
     return ARCH_REGISTRY.get(arch)(**opt)
 
 
-class VGGFeatureLossBase(nn.Module):
+def extract_features(extractor, pred, pred_layers, references):
+    """VGG features of ``pred`` (with autograd) and of the reference inputs (one no-grad pass for all of them).
+
+    ``references``: ``{input name: (tensor, list of tensors or None, layers)}``; None and empty lists are left
+    out.  Returns ``{'pred': {layer: feature}, name: {layer: feature} or a list of them}``.  The references are
+    constants, so no graph is kept; same-size references share one batch, each leaving it at its own deepest layer.
+    """
+    feats = {'pred': extractor(pred, tuple(pred_layers))}
+    flat = [(name, value if isinstance(value, list) else None, x, tuple(layers))
+            for name, (value, layers) in references.items() if value is not None
+            for x in (value if isinstance(value, list) else [value])]
+    with torch.no_grad():
+        computed = extractor.extract_many([(x, layers) for _, _, x, layers in flat])
+    for (name, as_list, _, _), feat in zip(flat, computed):
+        if as_list is None:
+            feats[name] = feat
+        else:
+            feats.setdefault(name, []).append(feat)
+    return feats
+
+
+class VGGFeatureLossBase(SCLLossBase):
     """A loss on frozen VGG-16 features.
 
     Standalone, it builds its extractor lazily, on first use, from its own ``vgg`` options (default: Caffe weights,
     which need ``weights_path``).  Inside :class:`~sclle_basicsr.losses.scl_losses.SCLLosses` the one shared
     extractor is attached with :meth:`attach_extractor` before any use, so the loss never builds its own.
-    Subclasses set ``vgg_layers`` (the layers they need).
+    Subclasses set ``vgg_layers`` and ``vgg_inputs``.
     """
-    vgg_layers = ()
 
-    def __init__(self, vgg=None):
-        super().__init__()
+    def __init__(self, vgg=None, return_pair=False):
+        super().__init__(return_pair)
         self.vgg_opt = vgg
         self.register_module('_extractor', None)
 
@@ -83,3 +104,9 @@ class VGGFeatureLossBase(nn.Module):
         if weight.device != tensor.device:
             extractor.to(tensor.device)
         return extractor
+
+    def standalone(self, pred, inputs):
+        """The loss of checked ``inputs`` with this loss's own passes (outside SCLLosses)."""
+        references = {name: (inputs[name], self.vgg_layers) for name in self.vgg_inputs}
+        feats = extract_features(self._extractor_on(pred), pred, self.vgg_layers, references)
+        return self.as_output(self.from_features(pred, inputs, feats))

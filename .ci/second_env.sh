@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# CI's second environment: a BasicSR user's venv with another torch/torchvision pair.  The plugin is installed into
+# it as a user would (no constraints file); the script fails if that changes torch or torchvision, then runs a
+# smoke subset of the tests there (import, registries, losses in stock models, training, the test runner).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+VENV=${SECOND_VENV:-.venv-second}
+# PyPI's torch 2.13.0 ('===' passes over the local 2.13.0+cpu build: PyPI's torchvision 0.28.0 links torch's CUDA
+# libraries, and beside the CPU build its import fails with "operator torchvision::nms does not exist").
+TORCH_PAIR=${SECOND_TORCH_PAIR:-"torch===2.13.0 torchvision==0.28.0"}
+PY="$VENV/bin/python"
+
+rm -rf "$VENV"
+"$PYTHON" -m venv "$VENV"
+# The user's environment: their torch/torchvision, then basicsr (whose sdist build environment gets the same torch).
+echo "$TORCH_PAIR" | tr ' ' '\n' > "$VENV/torch-pair.txt"
+PIP_CONSTRAINT="$VENV/torch-pair.txt" "$PY" -m pip install -q $TORCH_PAIR basicsr
+"$PY" -m pip freeze --all > "$VENV/freeze-before.txt"
+
+# What pip plans for a user's install of the plugin, then the install with the test extra.
+"$PY" -m pip install -q --dry-run --report "$VENV/plan.json" '.[mmcv-lite]' > /dev/null
+"$PY" - "$VENV/plan.json" <<'PYEOF'
+import json, sys
+plan = json.load(open(sys.argv[1]))['install']
+print('pip plans to install:', ', '.join(f"{p['metadata']['name']}=={p['metadata']['version']}" for p in plan))
+PYEOF
+"$PY" -m pip install -q -e '.[tests,mmcv-lite]'
+"$PY" -m pip freeze --all > "$VENV/freeze-after.txt"
+
+for pkg in torch torchvision; do
+    before=$(grep -i "^$pkg==" "$VENV/freeze-before.txt")
+    after=$(grep -i "^$pkg==" "$VENV/freeze-after.txt")
+    if [ "$before" != "$after" ]; then
+        echo "installing the plugin changed $pkg: $before -> $after" >&2
+        exit 1
+    fi
+    echo "unchanged: $after"
+done
+
+"$PY" -m pytest -q -ra \
+    tests/test_compat.py \
+    tests/test_dcenet_arch.py \
+    tests/test_options.py::test_option_file_parses_with_known_types \
+    tests/test_scl_losses.py \
+    tests/test_stock_model_losses.py \
+    tests/test_mixing_options.py \
+    tests/test_sr_with_scl_losses_model.py \
+    tests/test_paired_contrastive_dataset.py \
+    "tests/test_train_pipeline.py::test_training_logs_every_loss_saves_checkpoints_and_validates" \
+    tests/test_test_pipeline.py

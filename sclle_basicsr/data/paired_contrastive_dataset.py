@@ -1,0 +1,72 @@
+"""Paired training data for BasicSR models that add SCL-LLE losses: gt beside positives, negatives and labels."""
+import os.path as osp
+
+from basicsr.utils.registry import DATASET_REGISTRY
+
+from sclle_basicsr.data.image_checks import is_image_file, probe_image
+from sclle_basicsr.data.unpaired_contrastive_dataset import (UnpairedContrastiveDataset, _image_size, _require_folder,
+                                                              _stem, _walk_files)
+
+
+@DATASET_REGISTRY.register()
+class PairedContrastiveDataset(UnpairedContrastiveDataset):
+    """:class:`UnpairedContrastiveDataset` plus a ground truth per input, for paired models (SRModel,
+    SRWithSCLLossesModel) that may use all four SCL-LLE losses.
+
+    Options: those of :class:`UnpairedContrastiveDataset`, plus
+        dataroot_gt (str): ground truths, searched recursively.  The gt of input ``K`` (its name without
+            ``_leftImg8bit`` and extension) is the image file named ``K``; every input needs one, of the input's size
+            (enhancement pairs, scale 1).  ``dataroot_gt`` may be ``dataroot_lq`` itself with ``darken``: the
+            darkened input is then paired with the original image.
+
+    The gt shares the input's resize, crop and flip but not its darkening.  Items carry ``gt`` (3xHxW float32 RGB
+    in [0, 1]) and ``gt_path`` besides the unpaired dataset's keys.
+    """
+
+    def __init__(self, opt):
+        if opt.get('dataroot_gt') is None:
+            raise ValueError('Option dataroot_gt (the ground-truth folder) is required by PairedContrastiveDataset; '
+                             'use UnpairedContrastiveDataset without ground truth.')
+        super().__init__(opt)
+        self.gt_folder = _require_folder(opt['dataroot_gt'], 'dataroot_gt')
+        self.gt_paths = self._pair_ground_truths(bool(opt.get('check_images', True)))
+
+    def _pair_ground_truths(self, check):
+        index = {}
+        for path in _walk_files(self.gt_folder, recursive=True):
+            if not is_image_file(path):
+                continue
+            previous = index.setdefault(_stem(path), path)
+            if previous != path:
+                raise ValueError(f'Two ground truths named {_stem(path)!r} in {osp.abspath(self.gt_folder)} '
+                                 f'(option dataroot_gt): {previous} and {path}.')
+        gt_paths = []
+        for lq_path in self.lq_paths:
+            key = self._input_key(lq_path)
+            gt_path = index.get(key)
+            if gt_path is None:
+                raise FileNotFoundError(f'No ground truth for input {lq_path} in {osp.abspath(self.gt_folder)} '
+                                        f'(option dataroot_gt): expected {key}.<image ext> somewhere in that tree.')
+            if check:
+                try:
+                    probe_image(gt_path)
+                except OSError as err:
+                    raise ValueError(f'Unreadable ground truth (option dataroot_gt): {err}') from err
+            gt_size, lq_size = _image_size(gt_path), _image_size(lq_path)
+            if gt_size != lq_size:
+                raise ValueError(f'Ground truth {gt_path} is {gt_size[1]}x{gt_size[0]} but its input {lq_path} is '
+                                 f'{lq_size[1]}x{lq_size[0]} (option dataroot_gt).')
+            gt_paths.append(gt_path)
+        return gt_paths
+
+    def _aligned_images(self, index, img):
+        gt = self._read_image(self.gt_paths[index], 'gt')
+        if gt.shape != img.shape:
+            raise ValueError(f'Ground truth {self.gt_paths[index]} is {gt.shape[1]}x{gt.shape[0]} but its input '
+                             f'{self.lq_paths[index]} is {img.shape[1]}x{img.shape[0]} (option dataroot_gt).')
+        return {'gt': gt}
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        item['gt_path'] = self.gt_paths[index % len(self.lq_paths)]
+        return item
