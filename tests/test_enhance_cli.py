@@ -8,9 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from sclle_basicsr import enhance
+from sclle_basicsr import atomic_files, enhance
+from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.enhance import encode_image, main, read_image, write_atomic
+from sclle_basicsr.enhance import encode_image, main, read_image
 from sclle_basicsr.inference import Enhancer
 
 try:
@@ -89,7 +90,7 @@ def test_single_file_suffix_ext_and_recursive(tmp_path, model_path):
     assert sorted(os.listdir(tmp_path / 'o2')) == ['a.jpg', 'sub']
     assert os.listdir(tmp_path / 'o2' / 'sub') == ['b.jpg']
     assert Image.open(tmp_path / 'o2' / 'sub' / 'b.jpg').format == 'JPEG'
-    assert run(['-i', src, '-o', tmp_path / 'o3', '--model_path', model_path, '--tile', '8']) == 0
+    assert run(['-i', src, '-o', tmp_path / 'o3', '--model_path', model_path, '--tile', '64']) == 0
     assert os.listdir(tmp_path / 'o3') == ['a.png']
 
 
@@ -98,7 +99,9 @@ def test_refuses_to_overwrite_inputs(tmp_path, model_path, capsys):
     src.mkdir()
     Image.fromarray(rand_rgb()).save(src / 'a.png')
     before = (src / 'a.png').read_bytes()
-    assert run(['-i', src, '-o', src, '--model_path', model_path]) == 1
+    assert run(['-i', src, '-o', src, '--model_path', model_path]) == 2  # a.png "exists" as an output
+    assert 'already exist' in capsys.readouterr().err
+    assert run(['-i', src, '-o', src, '--model_path', model_path, '--overwrite']) == 1
     assert 'refusing to write' in capsys.readouterr().out
     assert (src / 'a.png').read_bytes() == before
     assert run(['-i', src, '-o', src, '--model_path', model_path, '--suffix', '_enh']) == 0
@@ -178,7 +181,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError('disk full (simulated)')
 
-    monkeypatch.setattr(enhance.os, 'fsync', boom)
+    monkeypatch.setattr(atomic_files.os, 'fsync', boom)
     with pytest.raises(OSError, match='simulated'):
         write_atomic(str(target), b'new contents')
     assert target.read_bytes() == b'old'
