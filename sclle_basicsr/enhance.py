@@ -126,8 +126,6 @@ def read_image(path):
         raise ImageReadError(f'cannot read image {path}: {err}') from err
     if arr is None:
         raise ImageReadError(f'cannot decode image {path}' + (f': {pil_error}' if pil_error else ''))
-    if arr.size == 0:
-        raise ImageReadError(f'cannot enhance {path}: it has no pixels (shape {arr.shape})')
     if arr.dtype not in (np.uint8, np.uint16):
         if arr.dtype.kind != 'f':
             raise ImageReadError(f'cannot enhance {path}: unsupported pixel type {arr.dtype}')
