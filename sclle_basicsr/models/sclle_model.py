@@ -1,12 +1,15 @@
 """SCL-LLE as a BasicSR model: an SRModel whose training step is the paper's multi-task objective."""
+import math
 import os.path as osp
 from collections import OrderedDict
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 from basicsr.archs import build_network
+from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger
+from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DistributedDataParallel
 
@@ -14,6 +17,9 @@ from sclle_basicsr.inference import enhance_tensor
 from sclle_basicsr.losses.scl_losses import SCLLosses
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+# what a metric raises on an image it cannot score (NIQE: under 96x96 px, or flat: "SVD did not converge");
+# anything else (a wrong option, a missing key) is a configuration error and ends the run
+UNSCORABLE_ERRORS = (np.linalg.LinAlgError, RuntimeError, ValueError, ZeroDivisionError, FloatingPointError)
 
 
 @MODEL_REGISTRY.register()
@@ -58,6 +64,57 @@ class SCLLLEModel(SRModel):
         val_opt = self.opt.get('val') or {}
         self.output = enhance_tensor(net, self.lq, tile=val_opt.get('tile', 0), tile_pad=val_opt.get('tile_pad', 8),
                                      precision=val_opt.get('precision', 'fp32'))
+        if getattr(self, '_validation_scores', None) is not None:
+            self._score_output()
+
+    # ---------------------------------------------------------------- validation metrics
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """SRModel's loop (inference, saved images) with the metrics computed per image by :meth:`test`.
+
+        An image a metric cannot score is logged by name with the reason and left out of that metric's mean (the
+        count is logged), instead of ending the run; a metric with no scored image is NaN.
+        """
+        metrics = self.opt['val'].get('metrics')
+        if metrics is None:
+            return super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+        dataset_name = dataloader.dataset.opt['name']
+        self._initialize_best_metric_results(dataset_name)
+        # name -> (metric options, scores, paths of the images it cannot score)
+        self._validation_scores = {name: (metric_opt, [], []) for name, metric_opt in metrics.items()}
+        self.opt['val']['metrics'] = None  # SRModel's loop then runs inference and saving only
+        try:
+            super().nondist_validation(dataloader, current_iter, tb_logger, save_img)
+            results = self._validation_scores
+        finally:
+            self.opt['val']['metrics'] = metrics
+            self._validation_scores = None
+        self.metric_results = {name: float(np.mean(scores)) if scores else float('nan')
+                               for name, (_, scores, _) in results.items()}
+        for name, value in self.metric_results.items():
+            self._update_best_metric_result(dataset_name, name, value, current_iter)
+        self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        for name, (_, scores, unscored) in results.items():
+            if unscored:
+                get_root_logger().warning(
+                    f'{name} of {dataset_name}: {len(unscored)} of {len(scores) + len(unscored)} image(s) left out '
+                    f'(cannot be scored, named above): {", ".join(osp.basename(p) for p in unscored)}')
+
+    def _score_output(self):
+        data = {'img': tensor2img([self.output.detach().cpu()])}
+        if hasattr(self, 'gt'):
+            data['img2'] = tensor2img([self.gt.detach().cpu()])
+        image = self.lq_paths[0] if self.lq_paths else '(no lq_path)'
+        for name, (metric_opt, scores, unscored) in self._validation_scores.items():
+            try:
+                value = float(calculate_metric(data, metric_opt))
+                if math.isnan(value):
+                    raise ValueError('the metric returned NaN')
+            except UNSCORABLE_ERRORS as err:
+                get_root_logger().warning(f'{name} cannot score {image}: {type(err).__name__}: {err}; left out of '
+                                          f'the {name} mean.')
+                unscored.append(image)
+                continue
+            scores.append(value)
 
     # ---------------------------------------------------------------- training set-up
     def init_training_settings(self):
@@ -105,6 +162,7 @@ class SCLLLEModel(SRModel):
     # ---------------------------------------------------------------- one step
     def feed_data(self, data):
         super().feed_data(data)
+        self.lq_paths = data.get('lq_path')
         self.pos = data['pos'].to(self.device) if 'pos' in data else None
         self.neg = [n.to(self.device) for n in data['neg']] if 'neg' in data else None
         self.label = data['label'].to(self.device) if 'label' in data else None
