@@ -1,10 +1,8 @@
 """SCL-LLE as a BasicSR model: an SRModel whose training step is the paper's multi-task objective."""
-import math
 import os.path as osp
 from collections import OrderedDict
 from contextlib import nullcontext
 
-import numpy as np
 import torch
 from basicsr.archs import build_network
 from basicsr.metrics import calculate_metric
@@ -15,11 +13,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from sclle_basicsr.inference import enhance_tensor
 from sclle_basicsr.losses.scl_losses import SCLLosses
+from sclle_basicsr.unscorable import mean_or_nan, score_or_none
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-# what a metric raises on an image it cannot score (NIQE: under 96x96 px, or flat: "SVD did not converge");
-# anything else (a wrong option, a missing key) is a configuration error and ends the run
-UNSCORABLE_ERRORS = (np.linalg.LinAlgError, RuntimeError, ValueError, ZeroDivisionError, FloatingPointError)
 
 
 @MODEL_REGISTRY.register()
@@ -88,8 +84,7 @@ class SCLLLEModel(SRModel):
         finally:
             self.opt['val']['metrics'] = metrics
             self._validation_scores = None
-        self.metric_results = {name: float(np.mean(scores)) if scores else float('nan')
-                               for name, (_, scores, _) in results.items()}
+        self.metric_results = {name: mean_or_nan(scores) for name, (_, scores, _) in results.items()}
         for name, value in self.metric_results.items():
             self._update_best_metric_result(dataset_name, name, value, current_iter)
         self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
@@ -100,21 +95,17 @@ class SCLLLEModel(SRModel):
                     f'(cannot be scored, named above): {", ".join(osp.basename(p) for p in unscored)}')
 
     def _score_output(self):
+        """Each validation metric of the current output (as SRModel scores it: 8-bit images from ``tensor2img``)."""
         data = {'img': tensor2img([self.output.detach().cpu()])}
         if hasattr(self, 'gt'):
             data['img2'] = tensor2img([self.gt.detach().cpu()])
         image = self.lq_paths[0] if self.lq_paths else '(no lq_path)'
         for name, (metric_opt, scores, unscored) in self._validation_scores.items():
-            try:
-                value = float(calculate_metric(data, metric_opt))
-                if math.isnan(value):
-                    raise ValueError('the metric returned NaN')
-            except UNSCORABLE_ERRORS as err:
-                get_root_logger().warning(f'{name} cannot score {image}: {type(err).__name__}: {err}; left out of '
-                                          f'the {name} mean.')
+            value = score_or_none(name, lambda: calculate_metric(data, metric_opt), image, get_root_logger().warning)
+            if value is None:
                 unscored.append(image)
-                continue
-            scores.append(value)
+            else:
+                scores.append(value)
 
     # ---------------------------------------------------------------- training set-up
     def init_training_settings(self):
