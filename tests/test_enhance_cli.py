@@ -285,12 +285,15 @@ def test_float_images_out_of_range_or_non_finite_are_refused(tmp_path, model_pat
     good = np.random.default_rng(0).uniform(0, 0.4, (16, 20, 3)).astype(np.float32)
     tifffile.imwrite(src / 'good.tif', good, photometric='rgb')
     tifffile.imwrite(src / 'hdr.tif', good * 255, photometric='rgb')
+    almost = good.copy()
+    almost[0, 0, 0] = 1.0005  # within the tolerance: clipped
+    tifffile.imwrite(src / 'almost.tif', almost, photometric='rgb')
     nan = good.copy()
     nan[3, 4, 1] = np.nan
     tifffile.imwrite(src / 'nan.tif', nan, photometric='rgb')
     assert run(['-i', src, '-o', out, '--model_path', model_path]) == 1
     stdout = capsys.readouterr().out
-    assert os.listdir(out) == ['good.tif']
+    assert sorted(os.listdir(out)) == ['almost.tif', 'good.tif']
     assert re.search(r'failed: .*hdr\.tif: cannot enhance .*hdr\.tif: float pixels span \[[0-9.]+, 10[0-9.]+\]; they must lie in \[0, 1\]', stdout)
     assert re.search(r'failed: .*nan\.tif: cannot enhance .*nan\.tif: 1 pixel value\(s\) are NaN', stdout)
 
