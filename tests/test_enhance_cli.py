@@ -294,7 +294,8 @@ def test_float_images_out_of_range_or_non_finite_are_refused(tmp_path, model_pat
     assert run(['-i', src, '-o', out, '--model_path', model_path]) == 1
     stdout = capsys.readouterr().out
     assert sorted(os.listdir(out)) == ['almost.tif', 'good.tif']
-    assert re.search(r'failed: .*hdr\.tif: cannot enhance .*hdr\.tif: float pixels span \[[0-9.]+, 10[0-9.]+\]; they must lie in \[0, 1\]', stdout)
+    assert re.search(r'failed: .*hdr\.tif: cannot enhance .*hdr\.tif: float pixels span \[[0-9.]+, 10[0-9.]+\]; '
+                     r'they must lie in \[0, 1\]', stdout)
     assert re.search(r'failed: .*nan\.tif: cannot enhance .*nan\.tif: 1 pixel value\(s\) are NaN', stdout)
 
 

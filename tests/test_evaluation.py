@@ -88,8 +88,9 @@ def test_parse_runner_log():
            '2024-01-02 10:00:07,600 INFO: Validation LIME\n\t # niqe: 4.0130\tBest: 4.0130 @ x iter\n')
     res = ev.parse_runner_log(log, ['DICM', 'LIME'])
     assert res == {'DICM': (3.754, 5.5, 0), 'LIME': (4.013, 2.0, 0)}
-    warned = log.replace('\t # niqe: 4.0130', '\t # niqe: 4.0130\n2024-01-02 10:00:07,600 WARNING: niqe of LIME: 2 of 9 '
-                                               'image(s) left out (cannot be scored, named above): a.png, b.png')
+    warning = ('2024-01-02 10:00:07,600 WARNING: niqe of LIME: 2 of 9 image(s) left out (cannot be scored, named '
+               'above): a.png, b.png')
+    warned = log.replace('\t # niqe: 4.0130', '\t # niqe: 4.0130\n' + warning)
     assert ev.parse_runner_log(warned, ['DICM', 'LIME'])['LIME'] == (4.013, 2.0, 2)
     with pytest.raises(ev.EvaluationError, match='no NIQE logged for MEF'):
         ev.parse_runner_log(log, ['DICM', 'MEF'])
