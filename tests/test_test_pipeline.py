@@ -1,5 +1,6 @@
 """BasicSR's test runner end to end: released weights, enhanced images saved, NIQE logged, bad files named."""
 import glob
+import logging
 import os.path as osp
 import re
 import shutil
@@ -155,3 +156,25 @@ def test_images_niqe_cannot_score_are_named_and_left_out(tmp_path):
     assert 'niqe of mini: 2 of 3 image(s) left out (cannot be scored, named above): flat.png, tiny.png' in log
     expected = calculate_niqe(outputs[f'good_{run}.png'], crop_border=0)
     assert logged_niqe(log) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_float_images_are_skipped_by_name(tmp_path):
+    """A float TIFF passes PIL's decode but not the runner's OpenCV read: skipped with its name, not a crash."""
+    tifffile = pytest.importorskip('tifffile')
+    import sclle_basicsr  # noqa: F401  (registration)
+    from basicsr.data import build_dataset
+    cv2.imwrite(str(tmp_path / 'good.png'), np.full((20, 24, 3), 40, np.uint8))
+    tifffile.imwrite(tmp_path / 'float.tif', np.full((20, 24), 0.2, np.float32))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger('basicsr').addHandler(handler)
+    try:
+        dataset = build_dataset({'name': 'mini', 'type': 'CheckedSingleImageDataset', 'phase': 'test',
+                                 'dataroot_lq': str(tmp_path), 'io_backend': {'type': 'disk'}})
+    finally:
+        logging.getLogger('basicsr').removeHandler(handler)
+    assert [osp.basename(p) for p in dataset.paths] == ['good.png']
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert f'Skipping cannot use image {tmp_path / "float.tif"}: float pixels (32-bit); convert it' in warnings[0]
+    assert dataset[0]['lq'].shape == (3, 20, 24)
