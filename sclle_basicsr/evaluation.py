@@ -134,15 +134,27 @@ def load_method(path, device='cpu'):
     if path is None:
         return None
     from sclle_basicsr.inference import load_enhancer
-    return load_enhancer(path, device)
+    try:
+        return load_enhancer(path, device)
+    except CheckpointError as err:
+        raise EvaluationError(f'checkpoint {path} is not usable: {str(err).splitlines()[0]}') from err
 
 
-def enhance(net, x, **kwargs):
-    """``x`` (N, 3, H, W) RGB [0, 1] enhanced by ``net`` through ``enhance_tensor`` (``None``: returned as is)."""
+def enhance(net, x, what='', **kwargs):
+    """``x`` (N, 3, H, W) RGB [0, 1] enhanced by ``net`` through ``enhance_tensor`` (``None``: returned as is).
+
+    NaN or Inf in the result (broken weights) is an :class:`EvaluationError` starting with ``what``: quantised,
+    it would become black pixels and a wrong table.
+    """
     if net is None:
         return x
     from sclle_basicsr.inference import enhance_tensor
-    return enhance_tensor(net, x, **kwargs).clamp(0, 1)
+    y = enhance_tensor(net, x, **kwargs)
+    finite = torch.isfinite(y)
+    if not finite.all():
+        raise EvaluationError(f'{what}: the enhancer gave {int((~finite).sum())} NaN or infinite value(s); are the '
+                              'weights finite?')
+    return y.clamp(0, 1)
 
 
 def bgr_uint8_to_tensor(img):
@@ -461,7 +473,7 @@ def run_table2(methods, dataroot, out, lpips_backbone=None, lpips_net='alex', no
                 raise EvaluationError(f'size mismatch for {stem}: {low_path} is {low.shape[1]}x{low.shape[0]}, '
                                       f'{gt_path} is {gt.shape[1]}x{gt.shape[0]}')
             x = bgr_uint8_to_tensor(low).to(device)
-            out_img = tensor_to_uint8_bgr(enhance(net, x, tile=tile))
+            out_img = tensor_to_uint8_bgr(enhance(net, x, f'checkpoint {weights} on {low_path}', tile=tile))
             metrics = {
                 'PSNR': lambda: calculate_psnr(out_img, gt, crop_border=0, input_order='HWC', test_y_channel=False),
                 'SSIM': lambda: calculate_ssim(out_img, gt, crop_border=0, input_order='HWC', test_y_channel=False)}
@@ -575,13 +587,14 @@ def build_segmentor(config=None, checkpoint=None, cfg_options=None, allow_random
 
 
 def segment_miou(segmentor, enhancer, pairs, gammas=DEFAULT_GAMMAS, max_side=None, device='cpu', tile=0,
-                 log=print, tag=''):
-    """``{gamma: (mIoU, per-class IoU, confusion)}`` for one enhancer (``None``: identity) over ``pairs``."""
+                 log=print, tag='', source=None):
+    """``{gamma: (mIoU, per-class IoU, confusion)}`` for one enhancer (``None``: identity; ``source``: its
+    checkpoint, for messages) over ``pairs``."""
     confs = {g: np.zeros((19, 19), dtype=np.int64) for g in gammas}
     for i, (img_path, label_path) in enumerate(pairs, 1):
         rgb, label = load_cityscapes_pair(img_path, label_path, max_side)
         for g in gammas:
-            x = enhance(enhancer, darken(rgb, g).to(device), tile=tile)
+            x = enhance(enhancer, darken(rgb, g).to(device), f'checkpoint {source} on {img_path}', tile=tile)
             with torch.no_grad():
                 pred = segmentor(x).argmax(1)[0].cpu().numpy()
             confs[g] += confusion_matrix(pred, label)
@@ -605,7 +618,7 @@ def run_table4(methods, dataroot, out, segmentor, gammas=DEFAULT_GAMMAS, max_sid
     for name, weights in methods:
         net = load_method(weights, device)
         start = time.perf_counter()
-        res = segment_miou(segmentor, net, pairs, gammas, max_side, device, tile, log, name)
+        res = segment_miou(segmentor, net, pairs, gammas, max_side, device, tile, log, name, source=weights)
         row = {'method': name, 'seconds': time.perf_counter() - start}
         for g in gammas:
             row[gamma_key(g)] = 100.0 * res[g][0]

@@ -331,3 +331,22 @@ def test_table2_leaves_out_images_a_metric_cannot_score(tmp_path):
     assert any(re.search(r'SSIM cannot score .*001\.jpg: ValueError: the metric returned NaN', m) for m in messages)
     assert 'left out: identity SSIM: 1.' in md
     assert (out / 'table2_paired.csv').exists() and not [n for n in os.listdir(out) if 'sclle-tmp' in n]
+
+
+def test_nan_weights_are_one_line_errors_not_wrong_tables(tmp_path):
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.bias[0] = float('nan')
+    weights = tmp_path / 'nan.pth'
+    torch.save(net.state_dict(), weights)
+    root = make_paired(tmp_path / 'set', count=1)
+    with pytest.raises(SystemExit) as exc:
+        load_script('eval_table2_paired').main(['--checkpoints', f'sclle={weights}', '--dataroot', str(root),
+                                                '--no_lpips', '--out', str(tmp_path / 'out')])
+    message = str(exc.value.code)
+    # refused when the weights are read, or when the enhanced image comes out NaN: either way no table
+    assert message.startswith('error: ') and str(weights) in message and '\n' not in message
+    assert not (tmp_path / 'out' / 'table2_paired.csv').exists()
+    with pytest.raises(ev.EvaluationError, match=r'on img\.png: the enhancer gave 1 NaN or infinite value\(s\)'):
+        ev.enhance(net, torch.full((1, 3, 1, 1), 0.5), 'checkpoint x on img.png')
