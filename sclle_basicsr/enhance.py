@@ -478,10 +478,10 @@ def _enhance_all(args, enhancer, bar, images, targets, counts):
             data, notes = encode_image(out, fmt, img.icc)
             os.makedirs(osp.dirname(out_path), exist_ok=True)
             write_atomic(out_path, data)
-            for note in img.notes + [f'{out_path}: {n}' for n in notes]:
-                _log(bar, note)
             counts['written'] += 1
             counts['megapixels'] += out.shape[0] * out.shape[1] / 1e6
+            for note in img.notes + [f'{out_path}: {n}' for n in notes]:
+                _log(bar, note)
         except Exception as e:  # noqa: BLE001  (one bad image must not stop the batch)
             failures.append((path, str(e)))
             counts['failed'] += 1
