@@ -355,3 +355,25 @@ def test_stale_temporaries_of_dead_runs_are_removed(tmp_path, model_path, capsys
     for path in [live] + user:
         assert path.read_bytes() == b'partial'
     assert (out / 'a.png').exists()
+
+
+def test_enhancer_errors_are_per_image_failures(tmp_path, model_path, capsys, monkeypatch):
+    """An error the Enhancer raises for one image (e.g. its input checks) names that file; the rest go on."""
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    Image.fromarray(rand_rgb(seed=1)).save(src / 'b.png')
+    real = Enhancer.enhance
+
+    def refuse_first(self, img):
+        refuse_first.calls += 1
+        if refuse_first.calls == 1:
+            raise ValueError('pixel values outside [0, 1] (simulated)')
+        return real(self, img)
+
+    refuse_first.calls = 0
+    monkeypatch.setattr(Enhancer, 'enhance', refuse_first)
+    assert run(['-i', src, '-o', out, '--model_path', model_path]) == 1
+    stdout = capsys.readouterr().out
+    assert os.listdir(out) == ['b.png']
+    assert f'failed: {src / "a.png"}: pixel values outside [0, 1] (simulated)' in stdout

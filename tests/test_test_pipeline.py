@@ -178,3 +178,17 @@ def test_float_images_are_skipped_by_name(tmp_path):
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert f'Skipping cannot use image {tmp_path / "float.tif"}: float pixels (32-bit); convert it' in warnings[0]
     assert dataset[0]['lq'].shape == (3, 20, 24)
+
+
+def test_non_finite_output_stops_the_run_naming_the_image(tmp_path):
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.bias[0] = float('nan')
+    weights = tmp_path / 'nan_dcenet.pth'
+    torch.save(net.state_dict(), weights)
+    folder = tmp_path / 'lq'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'a.png'), np.full((32, 40, 3), 30, np.uint8))
+    proc, _, outputs, _ = run_test_runner(tmp_path, str(folder), str(weights))
+    assert proc.returncode != 0 and outputs == {}
+    assert f'{folder / "a.png"}: the network gave NaN or infinite values; nothing saved or scored' in proc.stderr

@@ -106,6 +106,10 @@ class SCLLLEModel(SRModel):
         """Save (SRModel's file names) and score the current output as SRModel would: 8-bit from ``tensor2img``."""
         context = self._validation
         image = self.lq_paths[0] if self.lq_paths else '(no lq_path)'
+        if not torch.isfinite(self.output).all():  # tensor2img would turn NaN into black pixels
+            raise FloatingPointError(f'{image}: the network gave NaN or infinite values; nothing saved or scored '
+                                     f'(are the weights finite? path.pretrain_network_g: '
+                                     f'{self.opt["path"].get("pretrain_network_g")})')
         data = {'img': tensor2img([self.output.detach().cpu()])}
         if hasattr(self, 'gt'):
             data['img2'] = tensor2img([self.gt.detach().cpu()])
