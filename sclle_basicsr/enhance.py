@@ -3,18 +3,23 @@
 Real files are handled as they come: the EXIF orientation is applied; 16-bit PNG/TIFF stay 16-bit; an alpha
 channel is passed through untouched; grayscale stays grayscale (enhanced as replicated RGB, converted back with
 the BT.601 luma weights); the ICC profile is carried over; files that are not images are skipped and listed; an
-image that cannot be decoded is reported and the rest processed (exit status 1). Inputs are never overwritten
-and each output is written atomically (temporary file in the output folder, then ``os.replace``).
+image that cannot be decoded is reported and the rest processed (exit status 1). Inputs are never overwritten;
+existing outputs only with ``--overwrite`` (``--skip_existing`` keeps them). Each output is written atomically
+(:mod:`sclle_basicsr.atomic_files`); temporary files of a killed run are removed by the next run. SIGINT and
+SIGTERM abandon the image in progress, print the summary and exit.
 
-Exit status: 0 all images written, 1 some image failed, 2 usage error (bad arguments, no model, no input).
+Exit status: 0 all images written, 1 some image failed, 2 usage error (bad arguments, no model, no input, existing
+outputs), 130 / 143 stopped by SIGINT / SIGTERM.
 """
 import argparse
+import contextlib
 import io
 import os
 import os.path as osp
+import signal
 import struct
 import sys
-import tempfile
+import threading
 import time
 import zlib
 
@@ -22,11 +27,14 @@ import numpy as np
 
 from sclle_basicsr import _compat  # noqa: F401  (before torch-dependent imports of basicsr)
 from sclle_basicsr.assets import ENV_VAR, asset_path
+from sclle_basicsr.atomic_files import is_temporary, remove_stale_temporaries, write_atomic
 from sclle_basicsr.data.image_checks import IMAGE_EXTENSIONS, is_image_file
 from sclle_basicsr.inference import PRECISIONS, CheckpointError, Enhancer
 
+MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
 OUTPUT_EXTS = {'png': '.png', 'jpg': '.jpg', 'tif': '.tif'}
 _AUTO_KEEP = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.tif': 'tif', '.tiff': 'tif'}
+FLOAT_RANGE_TOLERANCE = 1e-3  # float images a hair outside [0, 1] (rounding in other tools) are clipped
 GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')
 
 
@@ -119,11 +127,11 @@ def read_image(path):
     if arr is None:
         raise ImageReadError(f'cannot decode image {path}' + (f': {pil_error}' if pil_error else ''))
     if arr.dtype not in (np.uint8, np.uint16):
-        if arr.dtype.kind == 'f':
-            notes.append(f'{path}: float pixels clipped to [0, 1] and written as 16-bit')
-            arr = np.rint(np.clip(arr, 0, 1) * 65535).astype(np.uint16)
-        else:
+        if arr.dtype.kind != 'f':
             raise ImageReadError(f'cannot enhance {path}: unsupported pixel type {arr.dtype}')
+        check_float_pixels(arr, path)
+        notes.append(f'{path}: float pixels written as 16-bit')
+        arr = np.rint(np.clip(arr, 0, 1) * 65535).astype(np.uint16)
     if arr.ndim == 3:
         if arr.shape[2] == 1:
             arr = arr[:, :, 0]
@@ -141,6 +149,21 @@ def read_image(path):
         arr = _orient(arr, orientation)
         notes.append(f'{path}: EXIF orientation {orientation} applied')
     return DecodedImage(np.ascontiguousarray(arr), icc=icc, notes=notes)
+
+
+def check_float_pixels(arr, path):
+    """Refuse float pixels that are not finite or lie outside [0, 1] by more than ``FLOAT_RANGE_TOLERANCE``.
+
+    Clipping them would turn an HDR or mis-scaled image into a silently wrong result.
+    """
+    finite = np.isfinite(arr)
+    if not finite.all():
+        raise ImageReadError(f'cannot enhance {path}: {arr.size - int(finite.sum())} pixel value(s) are NaN or '
+                             'infinite')
+    low, high = float(arr.min()), float(arr.max())
+    if low < -FLOAT_RANGE_TOLERANCE or high > 1 + FLOAT_RANGE_TOLERANCE:
+        raise ImageReadError(f'cannot enhance {path}: float pixels span [{low:.4g}, {high:.4g}]; they must lie in '
+                             f'[0, 1] (tolerance {FLOAT_RANGE_TOLERANCE:g}); rescale the image first')
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -223,31 +246,6 @@ def _pil_bytes(pixels, mode, fmt, icc, **kwargs):
     return bio.getvalue()
 
 
-def write_atomic(path, data):
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    folder = osp.dirname(osp.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Driver
 
@@ -268,7 +266,7 @@ def collect_inputs(input_path, recursive):
         walk = [(root, sorted(f for f in os.listdir(root) if osp.isfile(osp.join(root, f))))]
     for folder, files in walk:
         for name in files:
-            if name.startswith('.') and name.endswith('.tmp'):
+            if is_temporary(name):
                 continue
             path = osp.join(folder, name)
             (images if is_image_file(name) else skipped).append(path)
@@ -290,13 +288,58 @@ def default_model_hint():
             f'(experiments/<name>/models/net_g_*.pth) works too.')
 
 
+def smallest_useful_tile(tile_pad):
+    """The smallest ``--tile`` worth running: each tile is computed with ``tile_pad`` pixels of overlap on every
+    side, so smaller tiles spend most of their time on the overlap (and the per-tile overhead) instead of the image.
+    """
+    return max(MIN_TILE, 2 * tile_pad + 1)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a run (a ``BaseException``: the per-image error handling must not swallow it)."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Raise :class:`Interrupted` on the first of ``signums`` and ignore repeats while the run winds down.
+
+    The exception aborts the image in progress wherever it is (its temporary file is removed by
+    :func:`~sclle_basicsr.atomic_files.atomic_open`); the previous handlers are restored on exit.  Outside the main
+    thread (where Python cannot install handlers) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        for s in signums:
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog='sclle-enhance', description='Enhance low-light images with SCL-LLE / Zero-DCE.')
     p.add_argument('-i', '--input', required=True, help='image file or folder')
     p.add_argument('-o', '--output', required=True, help='output folder (created)')
     p.add_argument('--model_path', default=None, help='DCENet weights (BasicSR checkpoint or bare state dict)')
     p.add_argument('--recursive', action='store_true', help='walk sub-folders (the tree is mirrored in -o)')
-    p.add_argument('--tile', type=int, default=0, help='tile size in pixels, 0 = whole image (default)')
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument('--overwrite', action='store_true', help='replace outputs that already exist')
+    existing.add_argument('--skip_existing', action='store_true',
+                          help='keep outputs that already exist and enhance only the others (resume a run)')
+    p.add_argument('--tile', type=int, default=0,
+                   help=f'tile size in pixels, 0 = whole image (default); at least {MIN_TILE} and > 2 * tile_pad')
     p.add_argument('--tile_pad', type=int, default=8, help='tile overlap; >= 7 gives the untiled result')
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     p.add_argument('--precision', default='fp32', choices=PRECISIONS)
@@ -307,19 +350,73 @@ def build_parser():
     return p
 
 
+def enhance_pixels(enhancer, pixels, model_path):
+    """``pixels`` (uint8/uint16; gray, gray+alpha, RGB, RGBA) enhanced, same dtype and layout, alpha untouched.
+
+    The network runs on floats in [0, 1] and its output is checked before it is quantised: NaN or Inf (from
+    broken weights) would otherwise become black or random pixels in a file that looks fine.
+    """
+    scale = float(np.iinfo(pixels.dtype).max)
+    has_alpha = pixels.ndim == 3 and pixels.shape[2] in (2, 4)
+    color = pixels[:, :, :-1] if has_alpha else pixels
+    if color.ndim == 3 and color.shape[2] == 1:
+        color = color[:, :, 0]
+    out = enhancer.enhance(color.astype(np.float32) / np.float32(scale))
+    finite = np.isfinite(out)
+    if not finite.all():
+        raise FloatingPointError(f'the model gave {out.size - int(finite.sum())} NaN or infinite value(s); nothing '
+                                 f'written (are the weights in {model_path} finite?)')
+    out = np.rint(np.clip(out, 0, 1) * scale).astype(pixels.dtype)
+    return np.dstack([out, pixels[:, :, -1:]]) if has_alpha else out
+
+
+def _check_arguments(args):
+    """A usage-error message for bad arguments, else ``None``."""
+    if not args.model_path:
+        return default_model_hint()
+    if args.tile < 0 or args.tile_pad < 0:
+        return '--tile and --tile_pad must be >= 0'
+    if args.tile and args.tile < smallest_useful_tile(args.tile_pad):
+        return (f'--tile {args.tile} is too small: each tile is computed with --tile_pad {args.tile_pad} pixels of '
+                f'overlap on every side, so tiles under {smallest_useful_tile(args.tile_pad)} pixels spend most of '
+                f'their time on the overlap; use --tile 0 (whole image) or --tile '
+                f'{smallest_useful_tile(args.tile_pad)} or more')
+    if osp.exists(args.output) and not osp.isdir(args.output):
+        return f'-o {args.output} is an existing file; -o names the output folder'
+    return None
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    counts = {'images': 0, 'written': 0, 'failed': 0, 'kept': 0, 'megapixels': 0.0}
+    with stop_on_signals():
+        try:
+            return _run(args, counts)
+        except Interrupted as stop:
+            print(f'sclle-enhance: stopped by {stop}: {counts["written"]} of {counts["images"]} image(s) written, '
+                  f'{counts["failed"]} failed, {counts["kept"]} existing output(s) kept; the image in progress was '
+                  'abandoned and its temporary file removed (rerun with --skip_existing to finish)', flush=True)
+            return 128 + stop.signum
+
+
+def _run(args, counts):
     err = sys.stderr
-    if not args.model_path:
-        print(f'sclle-enhance: error: {default_model_hint()}', file=err)
-        return 2
-    if args.tile < 0 or args.tile_pad < 0:
-        print('sclle-enhance: error: --tile and --tile_pad must be >= 0', file=err)
+    problem = _check_arguments(args)
+    if problem:
+        print(f'sclle-enhance: error: {problem}', file=err)
         return 2
     try:
         root, images, skipped = collect_inputs(args.input, args.recursive)
     except ValueError as e:
         print(f'sclle-enhance: error: {e}', file=err)
+        return 2
+    counts['images'] = len(images)
+    output_dir = osp.abspath(args.output)
+    targets = [output_path_for(path, root, output_dir, args.suffix, args.ext) for path in images]
+    existing = [out for out, _ in targets if osp.lexists(out)]
+    if existing and not (args.overwrite or args.skip_existing):
+        print(f'sclle-enhance: error: {len(existing)} output file(s) already exist, e.g. {existing[0]}; pass '
+              '--overwrite to replace them or --skip_existing to keep them', file=err)
         return 2
     try:
         enhancer = Enhancer(args.model_path, device=args.device, precision=args.precision, tile=args.tile,
@@ -332,51 +429,64 @@ def main(argv=None):
     if not images:
         print(f'sclle-enhance: error: no image in {args.input} ({len(skipped)} other file(s))', file=err)
         return 2
-    output_dir = osp.abspath(args.output)
-    inputs = {osp.realpath(p) for p in images}
-    claimed = {}
-    failures, done, megapixels = [], 0, 0.0
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as e:
+        print(f'sclle-enhance: error: cannot create the output folder -o {args.output}: {e}', file=err)
+        return 2
+    for path in remove_stale_temporaries(output_dir):
+        print(f'removed {path} (temporary file of an interrupted run)', file=err)
     start = time.perf_counter()
     try:
         from tqdm import tqdm
         bar = tqdm(images, unit='img', disable=args.quiet, file=err)
     except ImportError:
         bar = images
-    for path in bar:
+    try:
+        failures = _enhance_all(args, enhancer, bar, images, targets, counts)
+    finally:
+        if hasattr(bar, 'close'):
+            bar.close()
+    seconds = time.perf_counter() - start
+    megapixels = counts['megapixels']
+    print(f'sclle-enhance: {counts["written"]} image(s) written to {output_dir}, {megapixels:.2f} MP in '
+          f'{seconds:.1f} s ({megapixels / max(seconds, 1e-9):.2f} MP/s); {len(failures)} failed; '
+          f'{counts["kept"]} existing output(s) kept; {len(skipped)} non-image file(s) skipped')
+    for path, msg in failures:
+        print(f'  failed: {path}: {msg}')
+    return 1 if failures else 0
+
+
+def _enhance_all(args, enhancer, bar, images, targets, counts):
+    """Enhance ``images`` (iterated through the progress ``bar``) into their ``targets``, counting in ``counts``;
+    returns ``[(path, error)]``."""
+    inputs = {osp.realpath(p) for p in images}
+    claimed, failures = {}, []
+    for path, (out_path, fmt) in zip(bar, targets):
         try:
-            out_path, fmt = output_path_for(path, root, output_dir, args.suffix, args.ext)
             real_out = osp.realpath(out_path)
             if real_out in inputs:
                 raise OSError(f'refusing to write {out_path}: it is an input file (use another -o or --suffix)')
             if real_out in claimed:
                 raise OSError(f'output {out_path} already written for {claimed[real_out]}')
             claimed[real_out] = path
+            if args.skip_existing and osp.lexists(out_path):
+                counts['kept'] += 1
+                continue
             img = read_image(path)
-            pixels = img.pixels
-            if img.has_alpha or (pixels.ndim == 3 and pixels.shape[2] == 2):  # keep the alpha untouched
-                color, alpha = pixels[:, :, :-1], pixels[:, :, -1:]
-                color = color[:, :, 0] if color.shape[2] == 1 else color
-                out = enhancer.enhance(color)
-                out = np.dstack([out, alpha])
-            else:
-                out = enhancer.enhance(pixels)
+            out = enhance_pixels(enhancer, img.pixels, args.model_path)
             data, notes = encode_image(out, fmt, img.icc)
             os.makedirs(osp.dirname(out_path), exist_ok=True)
             write_atomic(out_path, data)
+            counts['written'] += 1
+            counts['megapixels'] += out.shape[0] * out.shape[1] / 1e6
             for note in img.notes + [f'{out_path}: {n}' for n in notes]:
                 _log(bar, note)
-            done += 1
-            megapixels += pixels.shape[0] * pixels.shape[1] / 1e6
         except Exception as e:  # noqa: BLE001  (one bad image must not stop the batch)
             failures.append((path, str(e)))
+            counts['failed'] += 1
             _log(bar, f'FAILED {path}: {e}')
-    seconds = time.perf_counter() - start
-    print(f'sclle-enhance: {done} image(s) written to {output_dir}, {megapixels:.2f} MP in {seconds:.1f} s'
-          f' ({megapixels / max(seconds, 1e-9):.2f} MP/s); {len(failures)} failed; {len(skipped)} non-image '
-          f'file(s) skipped')
-    for path, msg in failures:
-        print(f'  failed: {path}: {msg}')
-    return 1 if failures else 0
+    return failures
 
 
 def _log(bar, msg):

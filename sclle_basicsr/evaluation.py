@@ -33,6 +33,9 @@ import numpy as np
 import torch
 
 from sclle_basicsr.assets import REPO_ROOT, asset_path
+from sclle_basicsr.atomic_files import atomic_open, write_atomic
+from sclle_basicsr.inference import CheckpointError, read_dcenet_state_dict
+from sclle_basicsr.unscorable import mean_or_nan, score_or_none
 
 IDENTITY = 'identity'
 LLE_SETS = ('DICM', 'LIME', 'MEF', 'NPE', 'VV')
@@ -65,6 +68,11 @@ def parse_methods(specs):
                 raise EvaluationError(f'{spec!r}: the name "identity" is reserved for the input images')
             if not osp.isfile(path):
                 raise EvaluationError(f'checkpoint {path} (--checkpoints {spec}) not found')
+            try:
+                read_dcenet_state_dict(path)
+            except CheckpointError as err:  # first line: torch's own explanation can run to a page
+                raise EvaluationError(f'checkpoint {path} (--checkpoints {spec}) is not usable: '
+                                      f'{str(err).splitlines()[0]}') from err
             path = osp.abspath(path)
         else:
             raise EvaluationError(f'--checkpoints entry {spec!r}: expected name=path or "identity"')
@@ -77,10 +85,15 @@ def parse_methods(specs):
 
 
 def make_output_dir(out, overwrite=False):
-    """Create ``out``; an existing non-empty folder is an error unless ``overwrite``."""
+    """Create ``out``; an existing non-empty folder is an error unless ``overwrite``, an existing file always."""
+    if osp.exists(out) and not osp.isdir(out):
+        raise EvaluationError(f'--out {out} is an existing file; --out names the output folder')
     if osp.isdir(out) and os.listdir(out) and not overwrite:
         raise EvaluationError(f'output folder {out} exists and is not empty (pass --overwrite or another --out)')
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as err:
+        raise EvaluationError(f'cannot create the output folder --out {out}: {err}') from err
     return osp.abspath(out)
 
 
@@ -107,9 +120,8 @@ def write_table(rows, columns, md_path, csv_path, title, notes=(), fmt=None):
     lines += ['| ' + ' | '.join(cell(c, r.get(c)) for c in columns) + ' |' for r in rows]
     if notes:
         lines += [''] + [f'- {n}' for n in notes]
-    with open(md_path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    with open(csv_path, 'w', newline='') as f:
+    write_atomic(md_path, '\n'.join(lines) + '\n')
+    with atomic_open(csv_path, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction='ignore')
         writer.writeheader()
         for r in rows:
@@ -122,15 +134,27 @@ def load_method(path, device='cpu'):
     if path is None:
         return None
     from sclle_basicsr.inference import load_enhancer
-    return load_enhancer(path, device)
+    try:
+        return load_enhancer(path, device)
+    except CheckpointError as err:
+        raise EvaluationError(f'checkpoint {path} is not usable: {str(err).splitlines()[0]}') from err
 
 
-def enhance(net, x, **kwargs):
-    """``x`` (N, 3, H, W) RGB [0, 1] enhanced by ``net`` through ``enhance_tensor`` (``None``: returned as is)."""
+def enhance(net, x, what='', **kwargs):
+    """``x`` (N, 3, H, W) RGB [0, 1] enhanced by ``net`` through ``enhance_tensor`` (``None``: returned as is).
+
+    NaN or Inf in the result (broken weights) is an :class:`EvaluationError` starting with ``what``: quantised,
+    it would become black pixels and a wrong table.
+    """
     if net is None:
         return x
     from sclle_basicsr.inference import enhance_tensor
-    return enhance_tensor(net, x, **kwargs).clamp(0, 1)
+    y = enhance_tensor(net, x, **kwargs)
+    finite = torch.isfinite(y)
+    if not finite.all():
+        raise EvaluationError(f'{what}: the enhancer gave {int((~finite).sum())} NaN or infinite value(s); are the '
+                              'weights finite?')
+    return y.clamp(0, 1)
 
 
 def bgr_uint8_to_tensor(img):
@@ -203,13 +227,10 @@ def prepare_set_folders(dataroot, sets, out, max_images=None):
 
 
 def checkpoint_param_key(weights):
-    """BasicSR's ``param_key_g`` for a checkpoint: ``params_ema`` or ``params`` of a BasicSR checkpoint, ``~`` for
-    a bare state_dict such as the released weights."""
-    checkpoint = torch.load(weights, map_location='cpu')
-    for key in ('params_ema', 'params'):
-        if isinstance(checkpoint, dict) and key in checkpoint:
-            return key
-    return '~'
+    """BasicSR's ``param_key_g`` for a checkpoint: the entry holding the weights (``params_ema``, ``params``,
+    ``state_dict``), ``~`` for a bare state_dict such as the released weights."""
+    _, source, _, _ = read_dcenet_state_dict(weights)
+    return source or '~'
 
 
 def write_table1_options(path, name, weights, folders, save_img=False, num_gpu='auto'):
@@ -218,8 +239,7 @@ def write_table1_options(path, name, weights, folders, save_img=False, num_gpu='
     text = TABLE1_OPTIONS.format(name=name, weights=weights, datasets=datasets.rstrip('\n'),
                                  param_key=checkpoint_param_key(weights),
                                  save_img=str(bool(save_img)).lower(), num_gpu=num_gpu)
-    with open(path, 'w') as f:
-        f.write(text)
+    write_atomic(path, text)
     return path
 
 
@@ -227,7 +247,8 @@ _LOG_LINE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO: (.*)$')
 
 
 def parse_runner_log(text, sets):
-    """``{set: (niqe, seconds)}`` from a BasicSR test log (``Testing <set>...`` ... ``Validation <set>``)."""
+    """``{set: (niqe, seconds, images left out)}`` from a BasicSR test log (``Testing <set>...`` ...
+    ``Validation <set>``; images NIQE could not score are counted from the model's warning)."""
     events = []  # (time, message first line, following lines)
     for line in text.splitlines():
         m = _LOG_LINE.match(line)
@@ -249,7 +270,8 @@ def parse_runner_log(text, sets):
             if not found:
                 continue
             seconds = (stamp - started[m.group(1)]).total_seconds() if m.group(1) in started else float('nan')
-            results[m.group(1)] = (float(found.group(1)), seconds)
+            left_out = re.search(rf'niqe of {re.escape(m.group(1))}: (\d+) of \d+ image\(s\) left out', text)
+            results[m.group(1)] = (float(found.group(1)), seconds, int(left_out.group(1)) if left_out else 0)
     missing = [s for s in sets if s not in results]
     if missing:
         raise EvaluationError(f'no NIQE logged for {", ".join(missing)}')
@@ -268,7 +290,7 @@ def run_checkpoint_through_runner(name, weights, folders, out, save_img=False, t
     with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:  # progress: the runner's per-set lines, as they come
             tail = (tail + [line])[-200:]
-            if re.search(r'INFO: (Testing .*\.\.\.|Number of test images)|# niqe:', line):
+            if re.search(r'INFO: (Testing .*\.\.\.|Number of test images)|# niqe:|cannot score|left out', line):
                 log(f'[table1] {name} runner: {line.strip()}')
         returncode = proc.wait(timeout=timeout)
     logs = sorted(glob.glob(osp.join(out, 'results', name, f'test_{name}_*.log')), key=osp.getmtime)
@@ -280,21 +302,31 @@ def run_checkpoint_through_runner(name, weights, folders, out, save_img=False, t
         return parse_runner_log(f.read(), list(folders)), opt_file, logs[-1]
 
 
-def identity_niqe(folders):
-    """``{set: (niqe, seconds)}`` of the input images themselves (``calculate_niqe``, crop 0, Y channel)."""
+def identity_niqe(folders, log=print):
+    """``{set: (niqe, seconds, left out)}`` of the input images themselves (``calculate_niqe``, crop 0, Y channel).
+
+    An image NIQE cannot score is logged by name and left out of the mean, as the runner does.
+    """
     from basicsr.metrics import calculate_niqe
     results = {}
     for name, folder in folders.items():
         start = time.perf_counter()
-        values = []
+        values, left_out = [], 0
         for path in list_images(folder):
             img = cv2.imread(path, cv2.IMREAD_COLOR)
             if img is None:
                 continue  # the runner's dataset skips unreadable files too
-            values.append(float(calculate_niqe(img, crop_border=0, input_order='HWC', convert_to='y')))
-        if not values:
+            value = score_or_none('niqe', lambda: calculate_niqe(img, crop_border=0, input_order='HWC',
+                                                                 convert_to='y'), path, log)
+            if value is None:
+                left_out += 1
+            else:
+                values.append(value)
+        if not values and not left_out:
             raise EvaluationError(f'no readable image in {folder}')
-        results[name] = (float(np.mean(values)), time.perf_counter() - start)
+        if left_out:
+            log(f'niqe of {name}: {left_out} of {len(values) + left_out} image(s) left out (cannot be scored)')
+        results[name] = (mean_or_nan(values), time.perf_counter() - start, left_out)
     return results
 
 
@@ -310,13 +342,13 @@ def run_table1(methods, out, sets=LLE_SETS, dataroot=None, max_images=None, save
     if unknown:
         raise EvaluationError(f'set folder(s) {", ".join(unknown)} not found under {dataroot} (option --dataroot)')
     folders = prepare_set_folders(dataroot, sets, out, max_images)
-    rows = []
+    rows, left_out = [], []
     for name, weights in methods:
         log(f'[table1] {name}: ' + ('NIQE of the input images (calculate_niqe)' if weights is None else
                                     f'BasicSR test runner on {weights}'))
         start = time.perf_counter()
         if weights is None:
-            res = identity_niqe(folders)
+            res = identity_niqe(folders, log=lambda msg: log(f'[table1] identity: {msg}'))
         else:
             res, opt_file, log_file = run_checkpoint_through_runner(name, weights, folders, out, save_img, log=log)
             log(f'[table1] {name}: options {opt_file}, log {log_file}')
@@ -325,6 +357,8 @@ def run_table1(methods, out, sets=LLE_SETS, dataroot=None, max_images=None, save
             row[s] = res[s][0]
             row[f'{s}_s'] = res[s][1]
             log(f'[table1] {name} {s}: NIQE {res[s][0]:.4f} ({res[s][1]:.1f} s)')
+            if res[s][2]:
+                left_out.append(f'{name} {s}: {res[s][2]}')
         log(f'[table1] {name}: average {row["average"]:.4f}, {time.perf_counter() - start:.1f} s in all')
         rows.append(row)
     columns = ['method'] + sets + ['average'] + [f'{s}_s' for s in sets]
@@ -336,6 +370,9 @@ def run_table1(methods, out, sets=LLE_SETS, dataroot=None, max_images=None, save
              'calculate_niqe (not through the runner).',
              'average: mean of the per-set NIQE; <set>_s: seconds per set (runner log timestamps; identity: '
              'wall time).']
+    if left_out:
+        notes.append('Images NIQE cannot score (under 96x96 px, flat) are left out of the mean and named in the '
+                     'log; left out: ' + ', '.join(left_out) + '.')
     fmt = {f'{s}_s': '.1f' for s in sets}
     md = write_table(rows, columns, osp.join(out, 'table1_niqe.md'), osp.join(out, 'table1_niqe.csv'),
                      'Table 1: NIQE on the unpaired low-light sets', notes, fmt)
@@ -425,40 +462,57 @@ def run_table2(methods, dataroot, out, lpips_backbone=None, lpips_net='alex', no
     from basicsr.metrics import calculate_psnr, calculate_ssim
     pairs = match_pairs(dataroot)[:max_images or None]
     lp = None if no_lpips else build_lpips(lpips_backbone, lpips_net, device)
-    rows = []
+    rows, left_out = [], []
     for name, weights in methods:
         net = load_method(weights, device)
         start = time.perf_counter()
-        psnr, ssim, lpv = [], [], []
+        scores = {'PSNR': [], 'SSIM': [], 'LPIPS': []}
         for i, (stem, low_path, gt_path) in enumerate(pairs, 1):
             low, gt = _read_color(low_path), _read_color(gt_path)
             if low.shape != gt.shape:
                 raise EvaluationError(f'size mismatch for {stem}: {low_path} is {low.shape[1]}x{low.shape[0]}, '
                                       f'{gt_path} is {gt.shape[1]}x{gt.shape[0]}')
             x = bgr_uint8_to_tensor(low).to(device)
-            out_img = tensor_to_uint8_bgr(enhance(net, x, tile=tile))
-            psnr.append(float(calculate_psnr(out_img, gt, crop_border=0, input_order='HWC', test_y_channel=False)))
-            ssim.append(float(calculate_ssim(out_img, gt, crop_border=0, input_order='HWC', test_y_channel=False)))
+            out_img = tensor_to_uint8_bgr(enhance(net, x, f'checkpoint {weights} on {low_path}', tile=tile))
+            metrics = {
+                'PSNR': lambda: calculate_psnr(out_img, gt, crop_border=0, input_order='HWC', test_y_channel=False),
+                'SSIM': lambda: calculate_ssim(out_img, gt, crop_border=0, input_order='HWC', test_y_channel=False)}
             if lp is not None:
-                with torch.no_grad():
-                    a = bgr_uint8_to_tensor(out_img).to(device)
-                    b = bgr_uint8_to_tensor(gt).to(device)
-                    lpv.append(float(lp(a, b, normalize=True).mean()))
-            log(f'[table2] {name} {i}/{len(pairs)} {stem}: PSNR {psnr[-1]:.3f} SSIM {ssim[-1]:.4f}'
-                + (f' LPIPS {lpv[-1]:.4f}' if lpv else ''))
-        rows.append({'method': name, 'PSNR': float(np.mean(psnr)), 'SSIM': float(np.mean(ssim)),
-                     'LPIPS': float(np.mean(lpv)) if lpv else None, 'images': len(pairs),
-                     'seconds': time.perf_counter() - start})
+                metrics['LPIPS'] = lambda: _lpips(lp, out_img, gt, device)
+            found = {}
+            for metric, compute in metrics.items():
+                found[metric] = score_or_none(metric, compute, low_path, lambda msg: log(f'[table2] {name}: {msg}'))
+                if found[metric] is not None:
+                    scores[metric].append(found[metric])
+            log(f'[table2] {name} {i}/{len(pairs)} {stem}: '
+                + ' '.join(f'{m} {v:.4f}' if v is not None else f'{m} -' for m, v in found.items()))
+        row = {'method': name, 'images': len(pairs), 'seconds': time.perf_counter() - start}
+        for metric, values in scores.items():
+            row[metric] = mean_or_nan(values) if metric != 'LPIPS' or lp is not None else None
+            if (metric != 'LPIPS' or lp is not None) and len(values) < len(pairs):
+                left_out.append(f'{name} {metric}: {len(pairs) - len(values)}')
+                log(f'[table2] {name}: {metric} left out {len(pairs) - len(values)} of {len(pairs)} image(s) '
+                    '(cannot be scored, named above)')
+        rows.append(row)
     notes = [f'{len(pairs)} pairs from {dataroot} (low/ and gt/ matched by file stem).',
              'PSNR, SSIM: basicsr.metrics on 8-bit RGB (all three channels, test_y_channel=False, crop_border=0), '
              'mean over images. LPIPS: lpips package v0.1, '
              + ('skipped (--no_lpips).' if no_lpips else f'{lpips_net} backbone from {lpips_backbone}, inputs in '
                                                            '[-1, 1], mean over images; lower is better.'),
              'Enhanced images are rounded to 8 bits before the metrics; identity = the low-light input.']
+    if left_out:
+        notes.append('Images a metric cannot score are left out of its mean and named in the log; left out: '
+                     + ', '.join(left_out) + '.')
     md = write_table(rows, ['method', 'PSNR', 'SSIM', 'LPIPS', 'images', 'seconds'],
                      osp.join(out, 'table2_paired.md'), osp.join(out, 'table2_paired.csv'),
                      'Table 2: paired evaluation', notes, {'PSNR': '.3f', 'seconds': '.1f'})
     return rows, md
+
+
+def _lpips(model, out_bgr, gt_bgr, device):
+    with torch.no_grad():
+        return model(bgr_uint8_to_tensor(out_bgr).to(device), bgr_uint8_to_tensor(gt_bgr).to(device),
+                     normalize=True).mean()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -533,13 +587,14 @@ def build_segmentor(config=None, checkpoint=None, cfg_options=None, allow_random
 
 
 def segment_miou(segmentor, enhancer, pairs, gammas=DEFAULT_GAMMAS, max_side=None, device='cpu', tile=0,
-                 log=print, tag=''):
-    """``{gamma: (mIoU, per-class IoU, confusion)}`` for one enhancer (``None``: identity) over ``pairs``."""
+                 log=print, tag='', source=None):
+    """``{gamma: (mIoU, per-class IoU, confusion)}`` for one enhancer (``None``: identity; ``source``: its
+    checkpoint, for messages) over ``pairs``."""
     confs = {g: np.zeros((19, 19), dtype=np.int64) for g in gammas}
     for i, (img_path, label_path) in enumerate(pairs, 1):
         rgb, label = load_cityscapes_pair(img_path, label_path, max_side)
         for g in gammas:
-            x = enhance(enhancer, darken(rgb, g).to(device), tile=tile)
+            x = enhance(enhancer, darken(rgb, g).to(device), f'checkpoint {source} on {img_path}', tile=tile)
             with torch.no_grad():
                 pred = segmentor(x).argmax(1)[0].cpu().numpy()
             confs[g] += confusion_matrix(pred, label)
@@ -563,7 +618,7 @@ def run_table4(methods, dataroot, out, segmentor, gammas=DEFAULT_GAMMAS, max_sid
     for name, weights in methods:
         net = load_method(weights, device)
         start = time.perf_counter()
-        res = segment_miou(segmentor, net, pairs, gammas, max_side, device, tile, log, name)
+        res = segment_miou(segmentor, net, pairs, gammas, max_side, device, tile, log, name, source=weights)
         row = {'method': name, 'seconds': time.perf_counter() - start}
         for g in gammas:
             row[gamma_key(g)] = 100.0 * res[g][0]
@@ -571,7 +626,7 @@ def run_table4(methods, dataroot, out, segmentor, gammas=DEFAULT_GAMMAS, max_sid
                                    **{c: 100.0 * v for c, v in zip(CITYSCAPES_CLASSES, res[g][1])}))
             log(f'[table4] {name} {gamma_key(g)}: mIoU {100 * res[g][0]:.2f}')
         rows.append(row)
-    with open(osp.join(out, 'table4_per_class_iou.csv'), 'w', newline='') as f:
+    with atomic_open(osp.join(out, 'table4_per_class_iou.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=['method', 'gamma'] + list(CITYSCAPES_CLASSES))
         writer.writeheader()
         writer.writerows(class_rows)

@@ -42,6 +42,7 @@ from basicsr.models import build_model  # noqa: E402
 from benchmark_inference import PeakRSS, _cpu_name  # noqa: E402  (scripts/ is on sys.path)
 from sclle_basicsr.archs.vgg_arch import FrozenVGG16Features  # noqa: E402
 from sclle_basicsr.assets import asset_path  # noqa: E402
+from sclle_basicsr.atomic_files import write_atomic  # noqa: E402
 
 LOSS_OPTS = {
     'contrastive_opt': {'type': 'SCLContrastiveLoss', 'loss_weight': 1.0},
@@ -216,8 +217,7 @@ def main(argv=None):
     print(table(report))
     print(json.dumps(report, indent=1))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(report, f, indent=1)
+        write_atomic(args.json, json.dumps(report, indent=1))
     return report
 
 

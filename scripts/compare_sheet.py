@@ -17,6 +17,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import sclle_basicsr  # noqa: E402,F401  (compat fixes, registration)
 from run_demo import labelled_row, stack_rows  # noqa: E402
 from sclle_basicsr import evaluation as ev  # noqa: E402
+from sclle_basicsr.atomic_files import write_atomic  # noqa: E402
 from sclle_basicsr.inference import Enhancer  # noqa: E402
 
 
@@ -43,7 +44,10 @@ def main(argv=None):
         tiles = [(f'input {osp.basename(path)}', bgr)]
         tiles += [(name, cv2.cvtColor(enh.enhance(rgb), cv2.COLOR_RGB2BGR)) for name, enh in enhancers]
         rows.append(labelled_row(tiles, args.height))
-    cv2.imwrite(args.out, stack_rows(rows))
+    ok, encoded = cv2.imencode(osp.splitext(args.out)[1] or '.png', stack_rows(rows))
+    if not ok:
+        sys.exit(f'error: cannot encode {args.out} (option --out)')
+    write_atomic(args.out, encoded.tobytes())
     print(f'{len(rows)} image(s) x {len(enhancers)} checkpoint(s) -> {args.out}')
 
 

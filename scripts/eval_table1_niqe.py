@@ -32,7 +32,7 @@ def main(argv=None):
         methods = ev.parse_methods(args.checkpoints)
         out = ev.make_output_dir(args.out or ev.default_out('table1'), args.overwrite)
         _, md = ev.run_table1(methods, out, args.sets, args.dataroot, args.max_images, args.save_img)
-    except ev.EvaluationError as err:
+    except (ev.EvaluationError, OSError) as err:
         sys.exit(f'error: {err}')
     print(md)
     print(f'\nwritten: {osp.join(out, "table1_niqe.md")} and .csv')

@@ -37,7 +37,7 @@ def main(argv=None):
         out = ev.make_output_dir(args.out or ev.default_out('table2'), args.overwrite)
         _, md = ev.run_table2(methods, args.dataroot, out, args.lpips_backbone, args.lpips_net, args.no_lpips,
                               args.max_images, args.device, args.tile)
-    except ev.EvaluationError as err:
+    except (ev.EvaluationError, OSError) as err:
         sys.exit(f'error: {err}')
     print(md)
     print(f'\nwritten: {osp.join(out, "table2_paired.md")} and .csv')

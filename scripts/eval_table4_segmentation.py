@@ -46,7 +46,7 @@ def main(argv=None):
                                  args.seg_random_init, args.device)
         _, md = ev.run_table4(methods, args.dataroot, out, seg, args.gammas, args.max_side, args.max_images,
                               args.device, args.tile)
-    except ev.EvaluationError as err:
+    except (ev.EvaluationError, OSError) as err:
         sys.exit(f'error: {err}')
     print(md)
     print(f'\nwritten: {osp.join(out, "table4_segmentation.md")} and .csv')

@@ -1,5 +1,6 @@
 """``sclle-enhance`` on real files made here: EXIF, ICC, 16-bit, alpha, grayscale, bad files, overwrites, atomicity."""
 import os
+import re
 import subprocess
 import sys
 
@@ -8,9 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from sclle_basicsr import enhance
+from sclle_basicsr import atomic_files, enhance
+from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.enhance import encode_image, main, read_image, write_atomic
+from sclle_basicsr.enhance import encode_image, main, read_image
 from sclle_basicsr.inference import Enhancer
 
 try:
@@ -89,7 +91,7 @@ def test_single_file_suffix_ext_and_recursive(tmp_path, model_path):
     assert sorted(os.listdir(tmp_path / 'o2')) == ['a.jpg', 'sub']
     assert os.listdir(tmp_path / 'o2' / 'sub') == ['b.jpg']
     assert Image.open(tmp_path / 'o2' / 'sub' / 'b.jpg').format == 'JPEG'
-    assert run(['-i', src, '-o', tmp_path / 'o3', '--model_path', model_path, '--tile', '8']) == 0
+    assert run(['-i', src, '-o', tmp_path / 'o3', '--model_path', model_path, '--tile', '64']) == 0
     assert os.listdir(tmp_path / 'o3') == ['a.png']
 
 
@@ -98,7 +100,9 @@ def test_refuses_to_overwrite_inputs(tmp_path, model_path, capsys):
     src.mkdir()
     Image.fromarray(rand_rgb()).save(src / 'a.png')
     before = (src / 'a.png').read_bytes()
-    assert run(['-i', src, '-o', src, '--model_path', model_path]) == 1
+    assert run(['-i', src, '-o', src, '--model_path', model_path]) == 2  # a.png "exists" as an output
+    assert 'already exist' in capsys.readouterr().err
+    assert run(['-i', src, '-o', src, '--model_path', model_path, '--overwrite']) == 1
     assert 'refusing to write' in capsys.readouterr().out
     assert (src / 'a.png').read_bytes() == before
     assert run(['-i', src, '-o', src, '--model_path', model_path, '--suffix', '_enh']) == 0
@@ -178,7 +182,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError('disk full (simulated)')
 
-    monkeypatch.setattr(enhance.os, 'fsync', boom)
+    monkeypatch.setattr(atomic_files.os, 'fsync', boom)
     with pytest.raises(OSError, match='simulated'):
         write_atomic(str(target), b'new contents')
     assert target.read_bytes() == b'old'
@@ -218,3 +222,158 @@ def test_module_entry_point(tmp_path, model_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert '1 image(s) written' in proc.stdout
+
+
+def test_existing_outputs_refused_unless_overwrite_or_skip(tmp_path, model_path, capsys, enhancer):
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    out.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    Image.fromarray(rand_rgb(seed=1)).save(src / 'b.png')
+    (out / 'a.png').write_bytes(b'mine')
+    assert run(['-i', src, '-o', out, '--model_path', model_path]) == 2
+    err = capsys.readouterr().err
+    assert f'1 output file(s) already exist, e.g. {out / "a.png"}' in err and '--overwrite' in err
+    assert os.listdir(out) == ['a.png'] and (out / 'a.png').read_bytes() == b'mine'  # nothing touched
+
+    assert run(['-i', src, '-o', out, '--model_path', model_path, '--skip_existing']) == 0
+    assert '1 image(s) written' in capsys.readouterr().out.replace('1 existing output(s) kept', '') \
+        and (out / 'a.png').read_bytes() == b'mine'
+    assert np.array_equal(np.asarray(Image.open(out / 'b.png')), enhancer.enhance(rand_rgb(seed=1)))
+
+    assert run(['-i', src, '-o', out, '--model_path', model_path, '--overwrite']) == 0
+    assert '2 image(s) written' in capsys.readouterr().out
+    assert np.array_equal(np.asarray(Image.open(out / 'a.png')), enhancer.enhance(rand_rgb()))
+    with pytest.raises(SystemExit) as exc:  # argparse: the two are exclusive
+        run(['-i', src, '-o', out, '--model_path', model_path, '--overwrite', '--skip_existing'])
+    assert exc.value.code == 2
+
+
+def test_skip_existing_is_counted_in_the_summary(tmp_path, model_path, capsys):
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    for seed in range(3):
+        Image.fromarray(rand_rgb(seed=seed)).save(src / f'{seed}.png')
+    assert run(['-i', src / '0.png', '-o', out, '--model_path', model_path]) == 0
+    capsys.readouterr()
+    assert run(['-i', src, '-o', out, '--model_path', model_path, '--skip_existing']) == 0
+    summary = capsys.readouterr().out
+    assert '2 image(s) written' in summary and '1 existing output(s) kept' in summary
+
+
+def test_usage_errors_output_file_and_tiny_tiles(tmp_path, model_path, capsys):
+    src = tmp_path / 'a.png'
+    Image.fromarray(rand_rgb()).save(src)
+    a_file = tmp_path / 'out.png'
+    a_file.write_bytes(b'user data')
+    assert run(['-i', src, '-o', a_file, '--model_path', model_path]) == 2
+    assert f'-o {a_file} is an existing file' in capsys.readouterr().err
+    assert a_file.read_bytes() == b'user data'
+    for tile, pad, smallest in (('1', '8', 64), ('63', '8', 64), ('70', '40', 81)):
+        assert run(['-i', src, '-o', tmp_path / 'o', '--model_path', model_path, '--tile', tile,
+                    '--tile_pad', pad]) == 2
+        err = capsys.readouterr().err
+        assert f'--tile {tile} is too small' in err and f'--tile {smallest} or more' in err
+    assert not (tmp_path / 'o').exists()
+    assert run(['-i', src, '-o', tmp_path / 'o', '--model_path', model_path, '--tile', '64']) == 0
+
+
+def test_float_images_out_of_range_or_non_finite_are_refused(tmp_path, model_path, capsys):
+    tifffile = pytest.importorskip('tifffile')
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    good = np.random.default_rng(0).uniform(0, 0.4, (16, 20, 3)).astype(np.float32)
+    tifffile.imwrite(src / 'good.tif', good, photometric='rgb')
+    tifffile.imwrite(src / 'hdr.tif', good * 255, photometric='rgb')
+    almost = good.copy()
+    almost[0, 0, 0] = 1.0005  # within the tolerance: clipped
+    tifffile.imwrite(src / 'almost.tif', almost, photometric='rgb')
+    nan = good.copy()
+    nan[3, 4, 1] = np.nan
+    tifffile.imwrite(src / 'nan.tif', nan, photometric='rgb')
+    assert run(['-i', src, '-o', out, '--model_path', model_path]) == 1
+    stdout = capsys.readouterr().out
+    assert sorted(os.listdir(out)) == ['almost.tif', 'good.tif']
+    assert re.search(r'failed: .*hdr\.tif: cannot enhance .*hdr\.tif: float pixels span \[[0-9.]+, 10[0-9.]+\]; '
+                     r'they must lie in \[0, 1\]', stdout)
+    assert re.search(r'failed: .*nan\.tif: cannot enhance .*nan\.tif: 1 pixel value\(s\) are NaN', stdout)
+
+
+def test_non_finite_model_output_is_never_written(tmp_path, model_path, capsys, monkeypatch):
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    Image.fromarray(rand_rgb(seed=1)).save(src / 'b.png')
+    real = Enhancer.enhance
+
+    def nan_for_first(self, img):
+        result = real(self, img)
+        if nan_for_first.calls == 0:
+            result[0, 0, 0] = np.nan
+        nan_for_first.calls += 1
+        return result
+
+    nan_for_first.calls = 0
+    monkeypatch.setattr(Enhancer, 'enhance', nan_for_first)
+    assert run(['-i', src, '-o', out, '--model_path', model_path]) == 1
+    stdout = capsys.readouterr().out
+    assert os.listdir(out) == ['b.png']
+    assert re.search(r'failed: .*a\.png: the model gave 1 NaN or infinite value\(s\); nothing written', stdout)
+
+
+def test_nan_weights_write_nothing(tmp_path, capsys):
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.bias[0] = float('nan')
+    weights = tmp_path / 'nan.pth'
+    torch.save(net.state_dict(), weights)
+    src = tmp_path / 'a.png'
+    Image.fromarray(rand_rgb()).save(src)
+    code = run(['-i', src, '-o', tmp_path / 'out', '--model_path', weights])
+    captured = capsys.readouterr()
+    assert code in (1, 2)  # refused per image at the write step, or when the weights are loaded
+    assert str(weights) in captured.out + captured.err
+    assert not (tmp_path / 'out').exists() or os.listdir(tmp_path / 'out') == []
+
+
+def test_stale_temporaries_of_dead_runs_are_removed(tmp_path, model_path, capsys):
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    (out / 'sub').mkdir(parents=True)
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
+                          text=True).stdout.strip()
+    stale = [out / f'.a.png.sclle-tmp-{dead}-k2x9_q1z', out / 'sub' / f'.b.png.sclle-tmp-{dead}-abc']
+    live = out / f'.c.png.sclle-tmp-{os.getpid()}-abc'  # another run still writing: kept
+    user = [out / '.a.png.tmp', out / 'notes.sclle-tmp-1-x', out / 'b.png']
+    for path in stale + [live] + user:
+        path.write_bytes(b'partial')
+    assert run(['-i', src, '-o', out, '--model_path', model_path]) == 0
+    err = capsys.readouterr().err
+    for path in stale:
+        assert not path.exists() and f'removed {path} (temporary file of an interrupted run)' in err
+    for path in [live] + user:
+        assert path.read_bytes() == b'partial'
+    assert (out / 'a.png').exists()
+
+
+def test_enhancer_errors_are_per_image_failures(tmp_path, model_path, capsys, monkeypatch):
+    """An error the Enhancer raises for one image (e.g. its input checks) names that file; the rest go on."""
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    Image.fromarray(rand_rgb(seed=1)).save(src / 'b.png')
+    real = Enhancer.enhance
+
+    def refuse_first(self, img):
+        refuse_first.calls += 1
+        if refuse_first.calls == 1:
+            raise ValueError('pixel values outside [0, 1] (simulated)')
+        return real(self, img)
+
+    refuse_first.calls = 0
+    monkeypatch.setattr(Enhancer, 'enhance', refuse_first)
+    assert run(['-i', src, '-o', out, '--model_path', model_path]) == 1
+    stdout = capsys.readouterr().out
+    assert os.listdir(out) == ['b.png']
+    assert f'failed: {src / "a.png"}: pixel values outside [0, 1] (simulated)' in stdout

@@ -2,7 +2,9 @@
 import csv
 import importlib.util
 import math
+import os
 import os.path as osp
+import re
 
 import cv2
 import numpy as np
@@ -34,11 +36,15 @@ def read_csv(path):
 
 
 def test_parse_methods_and_output_folder(tmp_path):
+    from sclle_basicsr.archs.dcenet_arch import DCENet
     w = tmp_path / 'w.pth'
-    w.write_bytes(b'x')
+    torch.save(DCENet().state_dict(), w)
+    text = tmp_path / 'notes.pth'
+    text.write_text('not a checkpoint')
     assert ev.parse_methods(['identity', f'a={w}']) == [('identity', None), ('a', str(w))]
     for bad, msg in ((['a'], 'name=path'), ([f'a={tmp_path}/none.pth'], 'not found'), ([f'a={w}', f'a={w}'], 'twice'),
-                     ([f'identity={w}'], 'reserved'), ([], 'no checkpoints')):
+                     ([f'identity={w}'], 'reserved'), ([], 'no checkpoints'),
+                     ([f'a={text}'], rf'checkpoint {text} \(--checkpoints a={text}\) is not usable: .*cannot be read')):
         with pytest.raises(ev.EvaluationError, match=msg):
             ev.parse_methods(bad)
     out = tmp_path / 'out'
@@ -47,6 +53,28 @@ def test_parse_methods_and_output_folder(tmp_path):
     with pytest.raises(ev.EvaluationError, match='--overwrite'):
         ev.make_output_dir(str(out))
     ev.make_output_dir(str(out), overwrite=True)
+    with pytest.raises(ev.EvaluationError, match=rf'--out {text} is an existing file'):
+        ev.make_output_dir(str(text), overwrite=True)
+    with pytest.raises(ev.EvaluationError, match=rf'cannot create the output folder --out {text}/sub'):
+        ev.make_output_dir(str(text / 'sub'))
+
+
+@pytest.mark.parametrize('script', ['eval_table1_niqe', 'eval_table2_paired', 'eval_table4_segmentation'])
+def test_scripts_answer_bad_out_and_unreadable_checkpoints_in_one_line(tmp_path, script, capsys):
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    good, text, a_file = tmp_path / 'w.pth', tmp_path / 'notes.txt', tmp_path / 'report.md'
+    torch.save(DCENet().state_dict(), good)
+    text.write_text('not a checkpoint')
+    a_file.write_text('a report')
+    extra = {'eval_table1_niqe': [], 'eval_table2_paired': ['--dataroot', str(tmp_path), '--no_lpips'],
+             'eval_table4_segmentation': ['--seg_random_init']}[script]
+    for checkpoint, out, expected in ((f'a={text}', tmp_path / 'o', f'error: checkpoint {text} (--checkpoints a='),
+                                      (f'a={good}', a_file, f'error: --out {a_file} is an existing file')):
+        with pytest.raises(SystemExit) as exc:
+            load_script(script).main(['--checkpoints', checkpoint, '--out', str(out)] + extra)
+        message = str(exc.value.code)
+        assert message.startswith(expected) and '\n' not in message
+    assert a_file.read_text() == 'a report' and not (tmp_path / 'o').exists()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -59,7 +87,11 @@ def test_parse_runner_log():
            '2024-01-02 10:00:05,600 INFO: Testing LIME...\n'
            '2024-01-02 10:00:07,600 INFO: Validation LIME\n\t # niqe: 4.0130\tBest: 4.0130 @ x iter\n')
     res = ev.parse_runner_log(log, ['DICM', 'LIME'])
-    assert res == {'DICM': (3.754, 5.5), 'LIME': (4.013, 2.0)}
+    assert res == {'DICM': (3.754, 5.5, 0), 'LIME': (4.013, 2.0, 0)}
+    warning = ('2024-01-02 10:00:07,600 WARNING: niqe of LIME: 2 of 9 image(s) left out (cannot be scored, named '
+               'above): a.png, b.png')
+    warned = log.replace('\t # niqe: 4.0130', '\t # niqe: 4.0130\n' + warning)
+    assert ev.parse_runner_log(warned, ['DICM', 'LIME'])['LIME'] == (4.013, 2.0, 2)
     with pytest.raises(ev.EvaluationError, match='no NIQE logged for MEF'):
         ev.parse_runner_log(log, ['DICM', 'MEF'])
 
@@ -258,3 +290,63 @@ def test_table1_options_read_basicsr_and_bare_checkpoints(tmp_path):
         torch.save(payload, weights)
         path = ev.write_table1_options(str(tmp_path / f'{name}.yml'), name, str(weights), {'DICM': str(tmp_path)})
         assert yaml.safe_load(open(path))['path']['param_key_g'] == key
+
+
+def test_identity_niqe_names_and_leaves_out_images_it_cannot_score(tmp_path):
+    from basicsr.metrics import calculate_niqe
+    folder = tmp_path / 'SET'
+    folder.mkdir()
+    yy, xx = np.mgrid[0:160, 0:200]
+    texture = (60 + 40 * np.sin(xx / 7.0) * np.cos(yy / 11.0))[..., None] + np.random.default_rng(0).normal(
+        0, 8, (160, 200, 3))
+    good = np.clip(texture, 0, 255).astype(np.uint8)
+    cv2.imwrite(str(folder / 'good.png'), good)
+    cv2.imwrite(str(folder / 'tiny.png'), good[:40, :50])
+    messages = []
+    res = ev.identity_niqe({'SET': str(folder)}, log=messages.append)
+    niqe, _, left_out = res['SET']
+    assert left_out == 1 and niqe == pytest.approx(float(calculate_niqe(good, 0)), abs=1e-9)
+    assert any(f'niqe cannot score {folder / "tiny.png"}: RuntimeError' in m for m in messages)
+    assert 'niqe of SET: 1 of 2 image(s) left out (cannot be scored)' in messages
+
+    out = tmp_path / 'out'
+    out.mkdir()
+    rows, md = ev.run_table1([('identity', None)], str(out), sets=['SET'], dataroot=str(tmp_path), log=lambda m: None)
+    assert rows[0]['SET'] == pytest.approx(niqe) and 'left out: identity SET: 1.' in md
+
+
+def test_table2_leaves_out_images_a_metric_cannot_score(tmp_path):
+    root = make_paired(tmp_path / 'set', count=2)
+    small = cv2.imread(str(root / 'gt' / '001.png'))[:8, :9]  # SSIM needs 11x11 (NaN below)
+    cv2.imwrite(str(root / 'gt' / '001.png'), small)
+    cv2.imwrite(str(root / 'low' / '001.jpg'), (small * 0.3).astype(np.uint8))
+    out = tmp_path / 'out'
+    out.mkdir()
+    messages = []
+    rows, md = ev.run_table2([('identity', None)], str(root), str(out), no_lpips=True, log=messages.append)
+    low, gt = cv2.imread(str(root / 'low' / '000.png')), cv2.imread(str(root / 'gt' / '000.png'))
+    from basicsr.metrics import calculate_ssim
+    assert rows[0]['SSIM'] == pytest.approx(calculate_ssim(low, gt, 0, test_y_channel=False), rel=1e-9)
+    assert rows[0]['images'] == 2 and np.isfinite(rows[0]['PSNR'])
+    assert any(re.search(r'SSIM cannot score .*001\.jpg: ValueError: the metric returned NaN', m) for m in messages)
+    assert 'left out: identity SSIM: 1.' in md
+    assert (out / 'table2_paired.csv').exists() and not [n for n in os.listdir(out) if 'sclle-tmp' in n]
+
+
+def test_nan_weights_are_one_line_errors_not_wrong_tables(tmp_path):
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.bias[0] = float('nan')
+    weights = tmp_path / 'nan.pth'
+    torch.save(net.state_dict(), weights)
+    root = make_paired(tmp_path / 'set', count=1)
+    with pytest.raises(SystemExit) as exc:
+        load_script('eval_table2_paired').main(['--checkpoints', f'sclle={weights}', '--dataroot', str(root),
+                                                '--no_lpips', '--out', str(tmp_path / 'out')])
+    message = str(exc.value.code)
+    # refused when the weights are read, or when the enhanced image comes out NaN: either way no table
+    assert message.startswith('error: ') and str(weights) in message and '\n' not in message
+    assert not (tmp_path / 'out' / 'table2_paired.csv').exists()
+    with pytest.raises(ev.EvaluationError, match=r'on img\.png: the enhancer gave 1 NaN or infinite value\(s\)'):
+        ev.enhance(net, torch.full((1, 3, 1, 1), 0.5), 'checkpoint x on img.png')

@@ -1,5 +1,6 @@
 """BasicSR's test runner end to end: released weights, enhanced images saved, NIQE logged, bad files named."""
 import glob
+import logging
 import os.path as osp
 import re
 import shutil
@@ -15,6 +16,7 @@ from basicsr.metrics import calculate_niqe
 
 from conftest import require_asset
 from test_dcenet_arch import reference_forward
+from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.assets import REPO_ROOT
 
 OPTIONS = """
@@ -130,3 +132,63 @@ def test_folder_without_images_is_a_clear_error(tmp_path, weights):
     proc, log, _, _ = run_test_runner(tmp_path, str(folder), weights)
     assert proc.returncode != 0
     assert f'No readable image in {folder} (option dataroot_lq)' in proc.stderr
+
+
+def test_images_niqe_cannot_score_are_named_and_left_out(tmp_path):
+    """NIQE fails on images under 96x96 and on flat ones: each is named, left out of the mean, and the run goes on."""
+    torch.manual_seed(0)
+    weights = tmp_path / 'random_dcenet.pth'
+    torch.save(DCENet().state_dict(), weights)
+    folder = tmp_path / 'lq'
+    folder.mkdir()
+    yy, xx = np.mgrid[0:160, 0:200]
+    texture = (60 + 40 * np.sin(xx / 7.0) * np.cos(yy / 11.0))[..., None] + np.random.default_rng(0).normal(
+        0, 8, (160, 200, 3))
+    cv2.imwrite(str(folder / 'good.png'), np.clip(texture, 0, 255).astype(np.uint8))
+    cv2.imwrite(str(folder / 'tiny.png'), np.full((40, 50, 3), 30, np.uint8))
+    cv2.imwrite(str(folder / 'flat.png'), np.full((120, 120, 3), 30, np.uint8))
+
+    proc, log, outputs, run = run_test_runner(tmp_path, str(folder), str(weights))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(outputs) == sorted(f'{n}_{run}.png' for n in ('flat', 'good', 'tiny'))  # all still enhanced
+    assert re.search(r'niqe cannot score \S*tiny\.png: RuntimeError: .*; left out of the niqe mean', log)
+    assert re.search(r'niqe cannot score \S*flat\.png: LinAlgError: SVD did not converge', log)
+    assert 'niqe of mini: 2 of 3 image(s) left out (cannot be scored, named above): flat.png, tiny.png' in log
+    expected = calculate_niqe(outputs[f'good_{run}.png'], crop_border=0)
+    assert logged_niqe(log) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_float_images_are_skipped_by_name(tmp_path):
+    """A float TIFF passes PIL's decode but not the runner's OpenCV read: skipped with its name, not a crash."""
+    tifffile = pytest.importorskip('tifffile')
+    import sclle_basicsr  # noqa: F401  (registration)
+    from basicsr.data import build_dataset
+    cv2.imwrite(str(tmp_path / 'good.png'), np.full((20, 24, 3), 40, np.uint8))
+    tifffile.imwrite(tmp_path / 'float.tif', np.full((20, 24), 0.2, np.float32))
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger('basicsr').addHandler(handler)
+    try:
+        dataset = build_dataset({'name': 'mini', 'type': 'CheckedSingleImageDataset', 'phase': 'test',
+                                 'dataroot_lq': str(tmp_path), 'io_backend': {'type': 'disk'}})
+    finally:
+        logging.getLogger('basicsr').removeHandler(handler)
+    assert [osp.basename(p) for p in dataset.paths] == ['good.png']
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert f'Skipping cannot use image {tmp_path / "float.tif"}: float pixels (32-bit); convert it' in warnings[0]
+    assert dataset[0]['lq'].shape == (3, 20, 24)
+
+
+def test_non_finite_output_stops_the_run_naming_the_image(tmp_path):
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.bias[0] = float('nan')
+    weights = tmp_path / 'nan_dcenet.pth'
+    torch.save(net.state_dict(), weights)
+    folder = tmp_path / 'lq'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'a.png'), np.full((32, 40, 3), 30, np.uint8))
+    proc, _, outputs, _ = run_test_runner(tmp_path, str(folder), str(weights))
+    assert proc.returncode != 0 and outputs == {}
+    assert f'{folder / "a.png"}: the network gave NaN or infinite values; nothing saved or scored' in proc.stderr

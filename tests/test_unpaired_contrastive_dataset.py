@@ -2,6 +2,7 @@
 import logging
 import os
 import os.path as osp
+import re
 
 import cv2
 import numpy as np
@@ -61,7 +62,7 @@ def flat_set(tmp_path, n=3, labels=True):
 def make(tmp_path, **overrides):
     opt = dict(name='t', type='UnpairedContrastiveDataset', phase='train', dataroot_lq=str(tmp_path / 'lq'),
                dataroot_label=str(tmp_path / 'label'), crop_size=CROP, use_hflip=True, seed=0,
-               io_backend=dict(type='disk'))
+               num_classes=W * H, io_backend=dict(type='disk'))  # coord_label: one id per pixel
     opt.update(overrides)
     opt = {k: v for k, v in opt.items() if v is not None}
     return build_dataset(opt)
@@ -313,3 +314,25 @@ def test_on_cityscapes_mini_and_sice(tmp_path):
     ids = cv2.imread(gt + 'labelIds.png', cv2.IMREAD_UNCHANGED)
     train_ids = cv2.imread(gt + 'labelTrainIds.png', cv2.IMREAD_UNCHANGED)
     assert (labelids_to_trainids(ids) == train_ids).mean() > 0.98
+
+
+def test_label_ids_out_of_range_name_the_file_and_options(tmp_path):
+    flat_set(tmp_path, n=2, labels=False)
+    ok = np.full((H, W), 18, np.uint8)
+    ok[0, :5] = 255  # the ignore index is allowed
+    write(tmp_path / 'label' / 'img0.png', ok)
+    bad = ok.copy()
+    bad[3, 4], bad[5, 6] = 19, 40
+    bad_path = write(tmp_path / 'label' / 'img1.png', bad)
+    pattern = (rf'Label {re.escape(bad_path)} \(option dataroot_label\) has 2 pixel\(s\) with ids 19, 40 outside '
+               r'\[0, 19\) \(option num_classes\) other than the ignore index 255 \(option ignore_index\)')
+    with pytest.raises(ValueError, match=pattern):  # found when the dataset is built
+        make(tmp_path, num_classes=None)
+    unchecked = make(tmp_path, num_classes=None, check_images=False, phase='val')  # val: whole label, no crop
+    assert int(unchecked[0]['label'].max()) == 255
+    with pytest.raises(ValueError, match=pattern):  # and whenever the label is read
+        unchecked[1]
+    assert int(make(tmp_path, num_classes=41, phase='val')[1]['label'].max()) == 255
+    other_ignore = make(tmp_path, num_classes=19, ignore_index=40, check_images=False, phase='val')
+    with pytest.raises(ValueError, match=r'ids 19, 255 outside \[0, 19\)'):
+        other_ignore[1]

@@ -22,7 +22,9 @@ def probe_image(path):
             mode = img.mode
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise OSError(f'cannot decode image {path}: {err}') from err
-    if mode in ('L', 'I;16', 'I;16B', 'I', 'F', '1'):
+    if mode == 'F':  # OpenCV's 8-bit colour read, which BasicSR's datasets use, returns nothing for these
+        raise OSError(f'cannot use image {path}: float pixels (32-bit); convert it to 8 or 16 bits per channel')
+    if mode in ('L', 'I;16', 'I;16B', 'I', '1'):
         return f'{path} is grayscale ({mode}); it is replicated to three channels'
     if mode in ('RGBA', 'LA', 'PA'):
         return f'{path} has an alpha channel; the alpha is ignored and the colour channels enhanced'

@@ -11,7 +11,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from PIL import Image
 from torch.utils import data as data
 
-from sclle_basicsr.data.image_checks import is_image_file, probe_image, screen_image_paths
+from sclle_basicsr.data.image_checks import is_image_file, screen_image_paths
 
 IGNORE_INDEX = 255
 INPUT_SUFFIX = '_leftImg8bit'
@@ -93,6 +93,11 @@ class UnpairedContrastiveDataset(data.Dataset):
             ``K_gtFine_labelIds.png`` (mapped to trainIds with ``CITYSCAPES_ID_TO_TRAINID``), else a file named
             ``K`` with an image extension (values already trainIds).  255 = ignore.  Every input needs its label
             and labels must have their image's size.
+        num_classes (int): label ids must lie in ``[0, num_classes)`` or equal ``ignore_index``; default 19 (the
+            Cityscapes train ids the segmentor predicts).  Checked whenever a label is read (and, with
+            ``check_images``, once for every label when the dataset is built): an id out of range is an error
+            naming the file, instead of a failure inside the loss some iterations later.
+        ignore_index (int): the label id of unlabelled pixels, default 255.
         dataroot_pos (str, optional): normal-light images (flat folder).  Key ``pos`` only when given.
         dataroot_neg (str | list[str], optional): one folder per kind of negative (e.g. under-, over-exposed).
             Key ``neg`` (always a list, one entry per folder) only when given.
@@ -110,7 +115,8 @@ class UnpairedContrastiveDataset(data.Dataset):
         repeat (int): the dataset has ``repeat * len(inputs)`` items, each repetition with its own draws (use this
             instead of ``dataset_enlarge_ratio``, whose repeats of an index would get identical draws), default 1.
         check_images (bool): decode every file once at build time, default true: unreadable inputs, positives
-            and negatives are skipped with a warning; an unreadable label is an error.
+            and negatives are skipped with a warning; an unreadable label, or one with ids out of range, is an
+            error.
         io_backend (dict): BasicSR's; only ``type: disk`` (folders are listed on disk).
 
     Randomness: every random choice of item ``i`` comes from a NumPy generator seeded by ``(seed, epoch, i)``
@@ -154,6 +160,10 @@ class UnpairedContrastiveDataset(data.Dataset):
         self.lq_folder = _require_folder(opt['dataroot_lq'], 'dataroot_lq')
         self.lq_paths = self._scan_inputs(self.lq_folder, check)
 
+        self.num_classes = int(opt.get('num_classes', 19))
+        self.ignore_index = int(opt.get('ignore_index', IGNORE_INDEX))
+        if self.num_classes < 1:
+            raise ValueError(f'Option num_classes must be a positive integer, got {opt.get("num_classes")!r}.')
         self.label_folder = opt.get('dataroot_label')
         self.label_paths = self.label_kinds = None
         if self.label_folder is not None:
@@ -238,7 +248,7 @@ class UnpairedContrastiveDataset(data.Dataset):
             label_path = found[kind]
             if check:
                 try:
-                    probe_image(label_path)
+                    self._read_label(label_path, kind)
                 except OSError as err:
                     raise ValueError(f'Unreadable label (option dataroot_label): {err}') from err
             label_size, image_size = _image_size(label_path), _image_size(lq_path)
@@ -282,7 +292,15 @@ class UnpairedContrastiveDataset(data.Dataset):
         if label.ndim != 2:
             raise ValueError(f'Label {path} (option dataroot_label) has shape {label.shape}; a single-channel '
                              'map of class ids is expected.')
-        return labelids_to_trainids(label) if kind == 'labelIds' else label
+        label = labelids_to_trainids(label) if kind == 'labelIds' else label
+        bad = ((label < 0) | (label >= self.num_classes)) & (label != self.ignore_index)
+        if bad.any():
+            ids = np.unique(label[bad])
+            raise ValueError(f'Label {path} (option dataroot_label) has {int(bad.sum())} pixel(s) with ids '
+                             f'{", ".join(map(str, ids[:10]))}{" ..." if len(ids) > 10 else ""} outside [0, '
+                             f'{self.num_classes}) (option num_classes) other than the ignore index '
+                             f'{self.ignore_index} (option ignore_index).')
+        return label
 
     # ------------------------------------------------------------------ geometry
     def _upsize(self, img, label=None):

@@ -1,18 +1,23 @@
 """SCL-LLE as a BasicSR model: an SRModel whose training step is the paper's multi-task objective."""
+import os
 import os.path as osp
 from collections import OrderedDict
 from contextlib import nullcontext
 
+import cv2
 import torch
 from basicsr.archs import build_network
+from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger
+from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DistributedDataParallel
 
+from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.inference import enhance_tensor
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
+from sclle_basicsr.unscorable import mean_or_nan, score_or_none
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -21,10 +26,11 @@ AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     """Unpaired low-light enhancement trained with L_c, L_sc, L_fr and L_cc (any subset, at least one).
 
-    Testing and validation are SRModel's (images saved, metrics through ``calculate_metric``: NIQE needs no ground
-    truth; PSNR/SSIM use ``gt`` when the dataset has one), with the enhancement itself run by the project's one
-    inference path (:func:`sclle_basicsr.inference.enhance_tensor`): ``val`` options ``tile``, ``tile_pad``,
-    ``precision`` (fp32 | bf16 | fp16).
+    Testing and validation follow SRModel (images saved under its file names, metrics through ``calculate_metric``:
+    NIQE needs no ground truth; PSNR/SSIM use ``gt`` when the dataset has one), with the enhancement itself run by
+    the project's one inference path (:func:`sclle_basicsr.inference.enhance_tensor`): ``val`` options ``tile``,
+    ``tile_pad``, ``precision`` (fp32 | bf16 | fp16).  Images are saved atomically, and an image a metric cannot
+    score is named and left out of that metric's mean (:meth:`nondist_validation`).
 
     Training (``train:`` options): ``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt`` and the
     shared ``vgg_opt`` / ``segmentor_opt`` go to :class:`SCLLosses`, which owns the frozen networks;
@@ -60,6 +66,75 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
         val_opt = self.opt.get('val') or {}
         self.output = enhance_tensor(net, self.lq, tile=val_opt.get('tile', 0), tile_pad=val_opt.get('tile_pad', 8),
                                      precision=val_opt.get('precision', 'fp32'))
+        if getattr(self, '_validation', None) is not None:
+            self._save_and_score_output()
+
+    # ---------------------------------------------------------------- validation: saved images and metrics
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """SRModel's loop (inference, progress) with each image saved and scored by :meth:`test` instead.
+
+        Saved images are written atomically (a killed run leaves no partial PNG under SRModel's file name).  An
+        image a metric cannot score is logged by name with the reason and left out of that metric's mean (the count
+        is logged), instead of ending the run; a metric with no scored image is NaN.
+        """
+        metrics = self.opt['val'].get('metrics')
+        dataset_name = dataloader.dataset.opt['name']
+        if metrics is not None:
+            self._initialize_best_metric_results(dataset_name)
+        self._validation = {
+            'dataset': dataset_name, 'iter': current_iter, 'save_img': save_img,
+            # name -> (metric options, scores, paths of the images it cannot score)
+            'metrics': {name: (metric_opt, [], []) for name, metric_opt in (metrics or {}).items()}}
+        self.opt['val']['metrics'] = None  # SRModel's loop then runs inference only
+        try:
+            super().nondist_validation(dataloader, current_iter, tb_logger, save_img=False)
+            results = self._validation['metrics']
+        finally:
+            self.opt['val']['metrics'] = metrics
+            self._validation = None
+        if metrics is None:
+            return
+        self.metric_results = {name: mean_or_nan(scores) for name, (_, scores, _) in results.items()}
+        for name, value in self.metric_results.items():
+            self._update_best_metric_result(dataset_name, name, value, current_iter)
+        self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        for name, (_, scores, unscored) in results.items():
+            if unscored:
+                get_root_logger().warning(
+                    f'{name} of {dataset_name}: {len(unscored)} of {len(scores) + len(unscored)} image(s) left out '
+                    f'(cannot be scored, named above): {", ".join(osp.basename(p) for p in unscored)}')
+
+    def _save_and_score_output(self):
+        """Save (SRModel's file names) and score the current output as SRModel would: 8-bit from ``tensor2img``."""
+        context = self._validation
+        image = self.lq_paths[0] if self.lq_paths else '(no lq_path)'
+        if not torch.isfinite(self.output).all():  # tensor2img would turn NaN into black pixels
+            raise FloatingPointError(f'{image}: the network gave NaN or infinite values; nothing saved or scored '
+                                     f'(are the weights finite? path.pretrain_network_g: '
+                                     f'{self.opt["path"].get("pretrain_network_g")})')
+        data = {'img': tensor2img([self.output.detach().cpu()])}
+        if hasattr(self, 'gt'):
+            data['img2'] = tensor2img([self.gt.detach().cpu()])
+        if context['save_img']:
+            self._save_visualization(data['img'], osp.splitext(osp.basename(image))[0], context)
+        for name, (metric_opt, scores, unscored) in context['metrics'].items():
+            value = score_or_none(name, lambda: calculate_metric(data, metric_opt), image, get_root_logger().warning)
+            if value is None:
+                unscored.append(image)
+            else:
+                scores.append(value)
+
+    def _save_visualization(self, img, img_name, context):
+        if self.opt['is_train']:
+            path = osp.join(self.opt['path']['visualization'], img_name, f'{img_name}_{context["iter"]}.png')
+        else:
+            suffix = self.opt['val'].get('suffix') or self.opt['name']
+            path = osp.join(self.opt['path']['visualization'], context['dataset'], f'{img_name}_{suffix}.png')
+        ok, png = cv2.imencode('.png', img)
+        if not ok:
+            raise OSError(f'PNG encoding failed for {path}')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        write_atomic(path, png.tobytes())
 
     # ---------------------------------------------------------------- training set-up
     def init_training_settings(self):
@@ -107,6 +182,7 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     # ---------------------------------------------------------------- one step
     def feed_data(self, data):
         super().feed_data(data)
+        self.lq_paths = data.get('lq_path')
         self.pos = data['pos'].to(self.device) if 'pos' in data else None
         self.neg = [n.to(self.device) for n in data['neg']] if 'neg' in data else None
         self.label = data['label'].to(self.device) if 'label' in data else None

@@ -1,0 +1,81 @@
+"""Files that land whole or not at all: written to a temporary file in the same folder, then ``os.replace``d.
+
+Temporaries are named ``.<final name>.sclle-tmp-<pid>-<random>``: a later run recognises the ones a killed process
+left behind (their process is gone) and removes them, and never touches any other file.
+"""
+import contextlib
+import os
+import os.path as osp
+import re
+import tempfile
+
+TEMPORARY_MARK = '.sclle-tmp-'
+_TEMPORARY_NAME = re.compile(r'^\..+\.sclle-tmp-(?P<pid>\d+)-[a-z0-9_]+$')
+
+
+def is_temporary(name):
+    """Whether the file name ``name`` (no folder) is one of this module's temporaries."""
+    return _TEMPORARY_NAME.match(name) is not None
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode='wb', **kwargs):
+    """``open`` for writing whose file appears under ``path`` only when the block ends without an exception.
+
+    The data is flushed and fsynced before the ``os.replace``; on any exception (``KeyboardInterrupt`` included)
+    the temporary file is removed and ``path`` keeps its previous content.
+    """
+    if mode not in ('w', 'wb'):
+        raise ValueError(f'atomic_open writes whole files: mode "w" or "wb", got "{mode}"')
+    folder = osp.dirname(osp.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}{TEMPORARY_MARK}{os.getpid()}-')
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic(path, data):
+    """Write ``data`` (bytes or str) to ``path`` through :func:`atomic_open`."""
+    with atomic_open(path, 'wb' if isinstance(data, (bytes, bytearray, memoryview)) else 'w') as f:
+        f.write(data)
+
+
+def remove_stale_temporaries(folder):
+    """Remove the temporaries under ``folder`` (recursively) whose writing process no longer runs.
+
+    Returns the removed paths.  Temporaries of running processes (another run writing into the same folder) stay.
+    """
+    removed = []
+    for root, _, files in os.walk(folder):
+        for name in files:
+            match = _TEMPORARY_NAME.match(name)
+            if match and not _process_alive(int(match.group('pid'))):
+                path = osp.join(root, name)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed.append(path)
+    return removed
