@@ -56,6 +56,18 @@ def atomic_open(path, mode='wb', **kwargs):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Make the rename itself durable (a power cut after ``os.replace`` could otherwise lose the new entry)."""
+    if os.name != 'posix':  # folders cannot be opened for fsync on Windows; the rename is durable there
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path, data):

@@ -28,7 +28,7 @@ from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume, get_root_logger
 from basicsr.utils import dist_util
 
-from sclle_basicsr.atomic_file import remove_partial_files
+from sclle_basicsr.atomic_files import remove_stale_temporaries
 
 
 def prepare_basicsr_runner():
@@ -107,7 +107,7 @@ def load_resume_state(opt):
     if opt.get('auto_resume'):
         if opt.get('rank', 0) == 0:  # the saving rank; the run is not writing: what a kill left half-written goes
             for folder in (osp.join(opt['path']['experiments_root'], 'training_states'), opt['path']['models']):
-                for partial in remove_partial_files(folder):
+                for partial in remove_stale_temporaries(folder):
                     print(f'--auto_resume removed {partial}, left by a run stopped while writing it', flush=True)
         path, resume_state = _newest_readable_state(opt)
         if path is not None:

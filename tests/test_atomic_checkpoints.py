@@ -6,25 +6,9 @@ import pytest
 import torch
 from basicsr.models.base_model import BaseModel
 
-from sclle_basicsr.atomic_file import PARTIAL_SUFFIX, open_atomic
+from sclle_basicsr.atomic_files import is_temporary
 from sclle_basicsr.models import atomic_checkpoints
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
-
-
-def test_open_atomic_replaces_whole_or_leaves_the_old_file(tmp_path):
-    path = tmp_path / 'a.bin'
-    path.write_bytes(b'old')
-    with pytest.raises(RuntimeError, match='killed'):
-        with open_atomic(str(path)) as f:
-            f.write(b'half of the new')
-            raise RuntimeError('killed')
-    assert path.read_bytes() == b'old' and os.listdir(tmp_path) == ['a.bin']
-    with open_atomic(str(path)) as f:
-        f.write(b'new')
-    assert path.read_bytes() == b'new' and os.listdir(tmp_path) == ['a.bin']
-    umask = os.umask(0)
-    os.umask(umask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
 class TinyModel(AtomicCheckpointsMixin, BaseModel):
@@ -71,7 +55,7 @@ def test_saves_the_files_basicsr_saves(tmp_path):
         assert_same(torch.load(tmp_path / 'ours' / name, weights_only=False),
                     torch.load(tmp_path / 'basicsr' / name, weights_only=False))
     assert sorted(os.listdir(tmp_path / 'ours' / 'training_states')) == ['5.state']
-    assert not [n for n in os.listdir(tmp_path / 'ours' / 'models') if n.endswith(PARTIAL_SUFFIX)]
+    assert not [n for n in os.listdir(tmp_path / 'ours' / 'models') if is_temporary(n)]
 
 
 def test_a_failing_save_is_retried_then_logged_and_leaves_no_file(tmp_path, monkeypatch, caplog):

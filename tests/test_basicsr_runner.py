@@ -74,12 +74,12 @@ def test_resume_without_states_starts_fresh(tmp_path):
 
 
 def test_auto_resume_removes_what_a_killed_save_left_and_nothing_else(tmp_path, capsys):
-    opt = write_run(tmp_path, [4], corrupt={'.5.state.k2j4.partial': b'half', '.net_g_5.pth.x8f1.partial': b'half',
-                                            'notes.partial': b'mine'})
+    opt = write_run(tmp_path, [4], corrupt={'.5.state.sclle-tmp-999999999-k2j4': b'half',
+                                            '.net_g_5.pth.sclle-tmp-999999999-x8f1': b'half', 'notes.partial': b'mine'})
     assert load_resume_state(opt)['iter'] == 4
     assert sorted(os.listdir(tmp_path / 'training_states')) == ['4.state']
     assert sorted(os.listdir(tmp_path / 'models')) == ['net_g_4.pth', 'notes.partial']
-    assert '.5.state.k2j4.partial' in capsys.readouterr().out
+    assert '.5.state.sclle-tmp-999999999-k2j4' in capsys.readouterr().out
 
 
 def test_explicit_resume_state_must_be_readable(tmp_path):

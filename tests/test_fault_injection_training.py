@@ -2,8 +2,8 @@
 random points, while saving included, then resumed with ``--auto_resume`` until they finish.
 
 Checks what the README promises: after every kill, each training state and checkpoint under its final name loads
-(a kill leaves at most a ``.partial`` file, which the next ``--auto_resume`` removes); the finished run logged, at every iteration, the losses of an
-uninterrupted run and ends with its weights, bit for bit.
+(a kill leaves at most a temporary file, which the next ``--auto_resume`` removes); the finished run logged, at
+every iteration, the losses of an uninterrupted run and ends with its weights, bit for bit.
 """
 import glob
 import os
@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.atomic_file import PARTIAL_SUFFIX
+from sclle_basicsr.atomic_files import is_temporary
 from test_train_pipeline import data, run_factory  # noqa: F401  (fixtures)
 
 TOTAL_ITER = 6  # two 3-iteration epochs, a checkpoint and a state at every iteration
@@ -102,14 +102,14 @@ def test_killed_runs_leave_whole_files_and_resume_exactly(run_factory, seed):  #
         if kind == 'none':
             break
         assert returncode == -signal.SIGKILL, f'{kill}: train.py ended (exit {returncode}): {stderr[-3000:]}'
-        partial = [path for path in saved_files(run) if path.endswith(PARTIAL_SUFFIX)]
+        partial = [path for path in saved_files(run) if is_temporary(os.path.basename(path))]
         kills.append((kill, newest_state(run), len(partial)))
         if kind == 'file':  # killed inside a save: the file being written is there, under its temporary name only
             assert partial, kills
         for path in set(saved_files(run)) - set(partial):  # nothing partial under a final name
             torch.load(path, map_location='cpu', weights_only=path.endswith('.pth'))
     assert returncode == 0, stderr[-3000:]
-    assert not [path for path in saved_files(run) if path.endswith(PARTIAL_SUFFIX)]  # --auto_resume removed them
+    assert not [path for path in saved_files(run) if is_temporary(os.path.basename(path))]  # --auto_resume removed them
 
     logged = all_losses(run)
     assert {it for it, _ in logged} == set(range(1, TOTAL_ITER + 1))

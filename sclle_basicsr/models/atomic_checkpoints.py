@@ -6,11 +6,11 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 
-from sclle_basicsr.atomic_file import open_atomic
+from sclle_basicsr.atomic_files import atomic_open
 
 
 class AtomicCheckpointsMixin:
-    """``save_network`` / ``save_training_state`` of BasicSR's ``BaseModel``, written through :func:`open_atomic`.
+    """``save_network`` / ``save_training_state`` of BasicSR's ``BaseModel``, written through :func:`~sclle_basicsr.atomic_files.atomic_open`.
 
     BasicSR ``torch.save``s straight to the final name, so a run killed while saving leaves a truncated
     ``N.state`` or ``net_g_N.pth`` that ``--auto_resume`` then picks.  File names, contents, the rank-0-only rule
@@ -50,7 +50,7 @@ class AtomicCheckpointsMixin:
         logger = get_root_logger()
         for remaining in reversed(range(tries)):
             try:
-                with open_atomic(path) as f:
+                with atomic_open(path, 'wb') as f:
                     torch.save(obj, f)
                 return
             except Exception as err:  # noqa: B902  (BasicSR's contract: a failed save must not stop training)
