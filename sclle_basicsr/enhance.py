@@ -23,7 +23,7 @@ import numpy as np
 from sclle_basicsr import _compat  # noqa: F401  (before torch-dependent imports of basicsr)
 from sclle_basicsr.assets import ENV_VAR, asset_path
 from sclle_basicsr.data.image_checks import IMAGE_EXTENSIONS, is_image_file
-from sclle_basicsr.inference import PRECISIONS, CheckpointError, Enhancer
+from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer
 
 OUTPUT_EXTS = {'png': '.png', 'jpg': '.jpg', 'tif': '.tif'}
 _AUTO_KEEP = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.tif': 'tif', '.tiff': 'tif'}
@@ -300,6 +300,8 @@ def build_parser():
     p.add_argument('--tile_pad', type=int, default=8, help='tile overlap; >= 7 gives the untiled result')
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     p.add_argument('--precision', default='fp32', choices=PRECISIONS)
+    p.add_argument('--backend', default='auto', choices=BACKENDS,
+                   help='auto: the fastest installed for the device and precision (CPU: openvino, onnxruntime, torch)')
     p.add_argument('--suffix', default='', help='appended to each output file name, e.g. _sclle')
     p.add_argument('--ext', default='auto', choices=('auto', 'png', 'jpg', 'tif'),
                    help='output format; auto keeps png/jpg/tif and writes png for the rest')
@@ -323,7 +325,7 @@ def main(argv=None):
         return 2
     try:
         enhancer = Enhancer(args.model_path, device=args.device, precision=args.precision, tile=args.tile,
-                            tile_pad=args.tile_pad)
+                            tile_pad=args.tile_pad, backend=args.backend)
     except (CheckpointError, RuntimeError, ValueError) as e:
         print(f'sclle-enhance: error: {e}', file=err)
         return 2

@@ -205,11 +205,9 @@ def prepare_set_folders(dataroot, sets, out, max_images=None):
 def checkpoint_param_key(weights):
     """BasicSR's ``param_key_g`` for a checkpoint: ``params_ema`` or ``params`` of a BasicSR checkpoint, ``~`` for
     a bare state_dict such as the released weights."""
-    checkpoint = torch.load(weights, map_location='cpu')
-    for key in ('params_ema', 'params'):
-        if isinstance(checkpoint, dict) and key in checkpoint:
-            return key
-    return '~'
+    from sclle_basicsr.inference import unwrap_state_dict
+    _, key = unwrap_state_dict(torch.load(weights, map_location='cpu', weights_only=True), weights)
+    return key or '~'
 
 
 def write_table1_options(path, name, weights, folders, save_img=False, num_gpu='auto'):
