@@ -34,7 +34,8 @@ def onnx_bytes(net, opset=17):
 
     The ONNX Runtime and OpenVINO backends build their sessions from these bytes; ``sclle-export`` writes them.
     """
-    module = _Exported(getattr(net, 'module', net))  # exported in eval mode; the network's mode is restored
+    net = getattr(net, 'module', net)
+    module = _Exported(net).train(net.training)  # exported in eval mode, then the wrapper's (= the net's) mode is back
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript-based exporter's deprecation notice
         warnings.simplefilter('ignore')

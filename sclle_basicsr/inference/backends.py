@@ -34,10 +34,12 @@ class InvalidWeightsError(ValueError):
 
 def check_weights(named_tensors):
     """Refuse non-finite floating-point tensors, naming them."""
+    named_tensors = [(k, v) for k, v in named_tensors if v.is_floating_point()]
+    if not named_tensors or bool(torch.stack([torch.isfinite(v).all() for _, v in named_tensors]).all()):
+        return
     bad = [f'{k} ({int((~torch.isfinite(v)).sum())} of {v.numel()} values)' for k, v in named_tensors
-           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if bad:
-        raise InvalidWeightsError('non-finite weights (NaN or Inf) in ' + ', '.join(bad))
+           if not bool(torch.isfinite(v).all())]
+    raise InvalidWeightsError('non-finite weights (NaN or Inf) in ' + ', '.join(bad))
 
 
 def resolve_device(device='auto'):
@@ -194,7 +196,8 @@ class OpenVINOBackend:
         self.request = core.compile_model(core.read_model(onnx_model), 'CPU', config).create_infer_request()
 
     def __call__(self, x):
-        return torch.from_numpy(self.request.infer({0: np.ascontiguousarray(x.detach().numpy())})[0])
+        inputs = {0: np.ascontiguousarray(x.detach().numpy())}
+        return torch.from_numpy(self.request.infer(inputs, share_inputs=True)[0])
 
 
 _RUNTIMES = {'onnxruntime': OnnxRuntimeBackend, 'openvino': OpenVINOBackend}
