@@ -295,7 +295,7 @@ def main(argv=None):
     p.add_argument('--configs', default=','.join(CONFIGS), help='subset of: ' + ', '.join(CONFIGS))
     p.add_argument('--repeats', type=int, default=3, help='timed runs per configuration up to 1 MP')
     p.add_argument('--large-repeats', type=int, default=2, help='timed runs per configuration above 1 MP')
-    p.add_argument('--tile', type=int, default=512, help='tile used above --tile-above MP (all configurations)')
+    p.add_argument('--tile', type=int, default=384, help='tile used above --tile-above MP (all configurations)')
     p.add_argument('--tile-above', type=float, default=4.0, help='tile images larger than this many MP')
     p.add_argument('--threads', type=int, default=2, help='threads for every backend and peer')
     p.add_argument('--matmul-size', type=int, default=4096)

@@ -10,6 +10,7 @@
 torch; CPU bf16 -> openvino when the CPU has native bf16 (OpenVINO lists ``BF16`` in its capabilities), else torch.
 """
 import contextlib
+import functools
 import importlib
 import warnings
 import weakref
@@ -82,6 +83,7 @@ def _installed(name):
     return True
 
 
+@functools.lru_cache(maxsize=None)
 def openvino_native_bf16():
     """Whether OpenVINO runs bf16 natively on this CPU (AVX512-BF16 / AMX); without, its bf16 hint runs fp32."""
     ov = import_runtime('openvino')
