@@ -301,7 +301,7 @@ def build_parser():
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     p.add_argument('--precision', default='fp32', choices=PRECISIONS)
     p.add_argument('--backend', default='auto', choices=BACKENDS,
-                   help='auto: the fastest installed for the device and precision (CPU: openvino, onnxruntime, torch)')
+                   help='auto: the fastest installed for the device and precision (see the README)')
     p.add_argument('--suffix', default='', help='appended to each output file name, e.g. _sclle')
     p.add_argument('--ext', default='auto', choices=('auto', 'png', 'jpg', 'tif'),
                    help='output format; auto keeps png/jpg/tif and writes png for the rest')

@@ -124,14 +124,15 @@ def hide(monkeypatch, *names):
 def test_auto_rule(monkeypatch):
     assert select_backend('auto', torch.device('cuda'), 'fp32') == 'torch'
     assert select_backend('auto', torch.device('cuda'), 'fp16') == 'torch'
-    if installed('openvino'):
-        assert select_backend('auto', CPU, 'fp32') == 'openvino'
-        assert select_backend('auto', CPU, 'bf16') == ('openvino' if openvino_native_bf16() else 'torch')
-    hide(monkeypatch, 'openvino')
-    assert select_backend('auto', CPU, 'bf16') == 'torch'
     if installed('onnxruntime'):
         assert select_backend('auto', CPU, 'fp32') == 'onnxruntime'
+    if installed('openvino'):
+        assert select_backend('auto', CPU, 'bf16') == ('openvino' if openvino_native_bf16() else 'torch')
     hide(monkeypatch, 'onnxruntime')
+    if installed('openvino'):
+        assert select_backend('auto', CPU, 'fp32') == 'openvino'
+    hide(monkeypatch, 'openvino')
+    assert select_backend('auto', CPU, 'bf16') == 'torch'
     assert select_backend('auto', CPU, 'fp32') == 'torch'
 
 

@@ -58,7 +58,10 @@ def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', backend='auto')
     run = backend_for(net, select_backend(backend, x.device, precision), x.device, precision)
     with torch.inference_mode():
         check_pixels(x)
-        out = run_tiled(run, x.float(), tile, tile_pad)
+        if run.takes_numpy:
+            out = torch.from_numpy(run_tiled(run, x.detach().float().numpy(), tile, tile_pad))
+        else:
+            out = run_tiled(run, x.float(), tile, tile_pad)
         check_output(out)
         return out.to(device=x.device, dtype=x.dtype, memory_format=torch.contiguous_format)
 
