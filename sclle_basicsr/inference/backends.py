@@ -1,8 +1,8 @@
 """Backends that run an enhancer network on one float32 ``(N, 3, H, W)`` image: PyTorch, ONNX Runtime, OpenVINO.
 
-The runtimes take and return contiguous NumPy arrays (``takes_numpy``), so that tiling around them runs no PyTorch
-operator: PyTorch's idle OpenMP threads would spin on the cores the runtime's threads need (measured: 0.84x the
-runtime called directly, at 4 MP in 384-pixel tiles on 2 cores).
+The runtimes take and return contiguous NumPy arrays (``takes_numpy``), so that the checks and tiling around them
+run no PyTorch operator: PyTorch's OpenMP threads, spinning after a parallel operator, would take the cores the
+runtime's threads need (measured: 0.84x the runtime called directly, at 4 MP in 384-pixel tiles on 2 cores).
 
 * ``torch``: the module's own forward (autocast for bf16 / fp16); the path for CUDA and for validation during
   training, where the weights change between calls.

@@ -19,12 +19,16 @@ class NonFiniteOutputError(RuntimeError):
     """The network produced NaN or Inf (invalid weights): an error, never a written image."""
 
 
+def _count_non_finite(x):
+    return int((~(torch.isfinite(x) if torch.is_tensor(x) else np.isfinite(x))).sum())
+
+
 def check_pixels(x):
-    """Refuse non-finite pixels and float values outside [0, 1] (beyond :data:`RANGE_TOLERANCE`)."""
+    """Refuse non-finite pixels and float values outside [0, 1] (beyond :data:`RANGE_TOLERANCE`); x: tensor or array."""
     low, high = float(x.min()), float(x.max())  # NaN if any pixel is NaN
     if low >= -RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE:  # False for NaN and Inf
         return
-    bad = int((~torch.isfinite(x)).sum())
+    bad = _count_non_finite(x)
     if bad:
         raise InvalidImageError(f'the image has {bad} non-finite pixel value(s) (NaN or Inf)')
     raise InvalidImageError(f'float pixels must lie in [0, 1], got values from {low:.4g} to {high:.4g} '
@@ -34,9 +38,10 @@ def check_pixels(x):
 def check_output(y):
     if np.isfinite(float(y.min())) and np.isfinite(float(y.max())):  # min / max are NaN or infinite otherwise
         return
-    bad = int((~torch.isfinite(y)).sum())
+    bad = _count_non_finite(y)
     if bad:
-        raise NonFiniteOutputError(f'the network produced {bad} non-finite value(s) (NaN or Inf) of {y.numel()}: '
+        total = y.size if isinstance(y, np.ndarray) else y.numel()
+        raise NonFiniteOutputError(f'the network produced {bad} non-finite value(s) (NaN or Inf) of {total}: '
                                    'its weights are invalid; no image is written')
 
 
@@ -57,12 +62,12 @@ def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', backend='auto')
         raise ValueError(f'tile ({tile}) and tile_pad ({tile_pad}) must be >= 0')
     run = backend_for(net, select_backend(backend, x.device, precision), x.device, precision)
     with torch.inference_mode():
-        check_pixels(x)
-        if run.takes_numpy:
-            out = torch.from_numpy(run_tiled(run, x.detach().float().numpy(), tile, tile_pad))
-        else:
-            out = run_tiled(run, x.float(), tile, tile_pad)
+        # the runtimes' path stays in NumPy, checks included (see sclle_basicsr.inference.backends)
+        image = x.detach().float().numpy() if run.takes_numpy else x.float()
+        check_pixels(image)
+        out = run_tiled(run, image, tile, tile_pad)
         check_output(out)
+        out = torch.from_numpy(out) if run.takes_numpy else out
         return out.to(device=x.device, dtype=x.dtype, memory_format=torch.contiguous_format)
 
 
