@@ -29,12 +29,11 @@ from sclle_basicsr import _compat  # noqa: F401  (before torch-dependent imports
 from sclle_basicsr.assets import ENV_VAR, asset_path
 from sclle_basicsr.atomic_files import is_temporary, remove_stale_temporaries, write_atomic
 from sclle_basicsr.data.image_checks import IMAGE_EXTENSIONS, is_image_file
-from sclle_basicsr.inference import PRECISIONS, CheckpointError, Enhancer
+from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer, InvalidImageError, check_pixels
 
 MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
 OUTPUT_EXTS = {'png': '.png', 'jpg': '.jpg', 'tif': '.tif'}
 _AUTO_KEEP = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.tif': 'tif', '.tiff': 'tif'}
-FLOAT_RANGE_TOLERANCE = 1e-3  # float images a hair outside [0, 1] (rounding in other tools) are clipped
 GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')
 
 
@@ -152,18 +151,14 @@ def read_image(path):
 
 
 def check_float_pixels(arr, path):
-    """Refuse float pixels that are not finite or lie outside [0, 1] by more than ``FLOAT_RANGE_TOLERANCE``.
+    """Refuse float pixels the network cannot take (:func:`~sclle_basicsr.inference.check_pixels`), naming the file.
 
     Clipping them would turn an HDR or mis-scaled image into a silently wrong result.
     """
-    finite = np.isfinite(arr)
-    if not finite.all():
-        raise ImageReadError(f'cannot enhance {path}: {arr.size - int(finite.sum())} pixel value(s) are NaN or '
-                             'infinite')
-    low, high = float(arr.min()), float(arr.max())
-    if low < -FLOAT_RANGE_TOLERANCE or high > 1 + FLOAT_RANGE_TOLERANCE:
-        raise ImageReadError(f'cannot enhance {path}: float pixels span [{low:.4g}, {high:.4g}]; they must lie in '
-                             f'[0, 1] (tolerance {FLOAT_RANGE_TOLERANCE:g}); rescale the image first')
+    try:
+        check_pixels(arr)
+    except InvalidImageError as err:
+        raise ImageReadError(f'cannot enhance {path}: {err}') from err
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -343,6 +338,8 @@ def build_parser():
     p.add_argument('--tile_pad', type=int, default=8, help='tile overlap; >= 7 gives the untiled result')
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     p.add_argument('--precision', default='fp32', choices=PRECISIONS)
+    p.add_argument('--backend', default='auto', choices=BACKENDS,
+                   help='auto: the fastest installed for the device and precision (see the README)')
     p.add_argument('--suffix', default='', help='appended to each output file name, e.g. _sclle')
     p.add_argument('--ext', default='auto', choices=('auto', 'png', 'jpg', 'tif'),
                    help='output format; auto keeps png/jpg/tif and writes png for the rest')
@@ -420,7 +417,7 @@ def _run(args, counts):
         return 2
     try:
         enhancer = Enhancer(args.model_path, device=args.device, precision=args.precision, tile=args.tile,
-                            tile_pad=args.tile_pad)
+                            tile_pad=args.tile_pad, backend=args.backend)
     except (CheckpointError, RuntimeError, ValueError) as e:
         print(f'sclle-enhance: error: {e}', file=err)
         return 2

@@ -4,9 +4,11 @@ The exported graph is DCENet's own forward (input ``(N, 3, H, W)`` float32 in [0
 same shape); subnormal weights are flushed at load, as in PyTorch.
 """
 import argparse
+import io
 import os
 import os.path as osp
 import sys
+import warnings
 
 import torch
 
@@ -27,26 +29,38 @@ class _Exported(torch.nn.Module):
         return self.net(x)
 
 
-def export_model(model_path, fmt, out_path, opset=17, sample_size=(1, 3, 64, 64)):
+def onnx_bytes(net, opset=17):
+    """The ONNX graph of ``net`` (a DCENet or wrapper) as bytes, in memory: dynamic batch, height and width.
+
+    The ONNX Runtime and OpenVINO backends build their sessions from these bytes; ``sclle-export`` writes them.
+    """
+    net = getattr(net, 'module', net)
+    module = _Exported(net).train(net.training)  # exported in eval mode, then the wrapper's (= the net's) mode is back
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript-based exporter's deprecation notice
+        warnings.simplefilter('ignore')
+        torch.onnx.export(module, (torch.rand(1, 3, 64, 64), ), buffer, input_names=['input'],
+                          output_names=['enhanced'], opset_version=opset, dynamo=False, do_constant_folding=True,
+                          dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
+                                        'enhanced': {0: 'batch', 2: 'height', 3: 'width'}})
+    return buffer.getvalue()
+
+
+def export_model(model_path, fmt, out_path, opset=17):
     """Export ``model_path`` to ``out_path`` in ``fmt`` ('onnx' or 'torchscript'); returns ``out_path``."""
     if fmt not in FORMATS:
         raise ValueError(f'format must be one of {", ".join(FORMATS)}, got "{fmt}"')
     net = load_enhancer(model_path, 'cpu')
-    module = _Exported(net).eval()
-    sample = torch.rand(*sample_size)
     folder = osp.dirname(osp.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
     tmp = out_path + '.tmp'
     try:
-        if fmt == 'torchscript':
-            with torch.no_grad():
-                scripted = torch.jit.trace(module, sample, check_trace=False)  # no data-dependent control flow
-            scripted.save(tmp)
-        else:
-            torch.onnx.export(module, (sample, ), tmp, input_names=['input'], output_names=['enhanced'],
-                              dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
-                                            'enhanced': {0: 'batch', 2: 'height', 3: 'width'}},
-                              opset_version=opset, dynamo=False, do_constant_folding=True)
+        with open(tmp, 'wb') as f:
+            if fmt == 'onnx':
+                f.write(onnx_bytes(net, opset))
+            else:
+                with torch.no_grad():  # no data-dependent control flow: tracing is exact
+                    torch.jit.save(torch.jit.trace(_Exported(net), torch.rand(1, 3, 64, 64), check_trace=False), f)
         os.replace(tmp, out_path)
     finally:
         if osp.exists(tmp):

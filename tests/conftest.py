@@ -31,3 +31,17 @@ def require_asset(*parts):
 @pytest.fixture
 def repo_root():
     return REPO_ROOT
+
+
+@pytest.fixture
+def nan_weights(tmp_path):
+    """A bare DCENet state_dict with one NaN bias: broken weights every entry point must refuse."""
+    import torch
+
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.bias[0] = float('nan')
+    path = tmp_path / 'nan_dcenet.pth'
+    torch.save(net.state_dict(), path)
+    return path

@@ -333,13 +333,8 @@ def test_table2_leaves_out_images_a_metric_cannot_score(tmp_path):
     assert (out / 'table2_paired.csv').exists() and not [n for n in os.listdir(out) if 'sclle-tmp' in n]
 
 
-def test_nan_weights_are_one_line_errors_not_wrong_tables(tmp_path):
-    from sclle_basicsr.archs.dcenet_arch import DCENet
-    net = DCENet()
-    with torch.no_grad():
-        net.e_conv7.bias[0] = float('nan')
-    weights = tmp_path / 'nan.pth'
-    torch.save(net.state_dict(), weights)
+def test_nan_weights_are_one_line_errors_not_wrong_tables(tmp_path, nan_weights):
+    weights = nan_weights
     root = make_paired(tmp_path / 'set', count=1)
     with pytest.raises(SystemExit) as exc:
         load_script('eval_table2_paired').main(['--checkpoints', f'sclle={weights}', '--dataroot', str(root),

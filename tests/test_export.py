@@ -62,3 +62,18 @@ def test_export_errors(tmp_path, capsys):
     assert 'nope.pth' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(['--model_path', 'x', '--format', 'tflite', '-o', 'y'])
+
+
+def test_onnx_bytes_in_memory_serve_every_shape(model, tmp_path, monkeypatch):
+    """The graph the runtime backends use: built in memory (no file written), one session for every shape."""
+    ort = pytest.importorskip('onnxruntime')
+    from sclle_basicsr.export import onnx_bytes
+    net, _ = model
+    monkeypatch.chdir(tmp_path)
+    graph = onnx_bytes(net)
+    assert isinstance(graph, bytes) and list(tmp_path.iterdir()) == []
+    assert net.training is False  # the export runs in eval mode and leaves the network's mode as it was
+    session = ort.InferenceSession(graph, providers=['CPUExecutionProvider'])
+    for shape in SHAPES:
+        x = torch.rand(*shape)
+        assert np.abs(session.run(None, {'input': x.numpy()})[0] - reference(net, x).numpy()).max() <= 1e-5

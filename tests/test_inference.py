@@ -1,4 +1,5 @@
-"""The shared inference path: checkpoint loading, fused forward, tiling, precision, denormals, Enhancer."""
+"""The shared inference path: checkpoints, backends (torch, ONNX Runtime, OpenVINO), tiling, precision, checks."""
+import sys
 import warnings
 
 import numpy as np
@@ -6,12 +7,41 @@ import pytest
 import torch
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.inference import (CheckpointError, Enhancer, _denormals_flushed, enhance_tensor, flush_denormals,
-                                     load_enhancer, read_dcenet_state_dict)
+from sclle_basicsr.inference import (BackendUnavailable, CheckpointError, Enhancer, InvalidImageError,
+                                     InvalidWeightsError, NonFiniteOutputError, enhance_tensor, flush_denormals,
+                                     load_enhancer, read_dcenet_state_dict, select_backend, unwrap_state_dict)
+from sclle_basicsr.inference.backends import _denormals_flushed, backend_for, openvino_native_bf16
+
+CPU = torch.device('cpu')
 
 
 def psnr(a, b):
     return float(10 * torch.log10(1 / ((a.float() - b.float())**2).mean().clamp_min(1e-20)))
+
+
+def installed(name):
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def native_bf16():
+    return installed('openvino') and openvino_native_bf16()
+
+
+# every (backend, precision) this machine can run; the others are skipped with the reason
+RUNS = [
+    pytest.param('torch', 'fp32', id='torch-fp32'),
+    pytest.param('torch', 'bf16', id='torch-bf16'),
+    pytest.param('onnxruntime', 'fp32', id='onnxruntime-fp32',
+                 marks=pytest.mark.skipif(not installed('onnxruntime'), reason='onnxruntime not installed')),
+    pytest.param('openvino', 'fp32', id='openvino-fp32',
+                 marks=pytest.mark.skipif(not installed('openvino'), reason='openvino not installed')),
+    pytest.param('openvino', 'bf16', id='openvino-bf16',
+                 marks=pytest.mark.skipif(not native_bf16(), reason='openvino not installed or no native bf16')),
+]
 
 
 @pytest.fixture(scope='module')
@@ -34,50 +64,190 @@ def reference(net, x):
         return net(x)
 
 
-def test_fused_matches_dcenet_forward(net, image):
-    for channels_last in (True, False):
-        out = enhance_tensor(net, image, channels_last=channels_last)
-        assert out.shape == image.shape and out.dtype == image.dtype and out.is_contiguous()
-        assert (out - reference(net, image)).abs().max() <= 1e-5
+def check_close(out, expected, precision):
+    if precision == 'fp32':
+        assert (out - expected).abs().max() <= 1e-5
+    else:
+        assert psnr(out, expected) >= 60
 
 
-def test_batch(net):
-    x = torch.rand(2, 3, 20, 24)
-    assert (enhance_tensor(net, x) - reference(net, x)).abs().max() <= 1e-5
+@pytest.mark.parametrize('backend,precision', RUNS)
+def test_backend_matches_torch_fp32_untiled_and_tiled(net, image, backend, precision):
+    expected = reference(net, image)
+    with warnings.catch_warnings():  # torch bf16 warns on CPUs without native bf16
+        warnings.simplefilter('ignore', RuntimeWarning)
+        whole = enhance_tensor(net, image, precision=precision, backend=backend)
+        tiled = enhance_tensor(net, image, tile=16, tile_pad=7, precision=precision, backend=backend)
+    assert whole.shape == image.shape and whole.dtype == image.dtype and whole.is_contiguous()
+    check_close(whole, expected, precision)
+    check_close(tiled, expected, precision)
+    batch = torch.rand(2, 3, 20, 24)
+    check_close(enhance_tensor(net, batch, precision=precision, backend=backend), reference(net, batch), precision)
 
 
 @pytest.mark.parametrize('tile,tile_pad', [(16, 7), (32, 8), (17, 10), (64, 7)])
 def test_tiling_equals_untiled(net, image, tile, tile_pad):
-    whole = enhance_tensor(net, image)
-    tiled = enhance_tensor(net, image, tile=tile, tile_pad=tile_pad)
+    whole = enhance_tensor(net, image, backend='torch')
+    tiled = enhance_tensor(net, image, tile=tile, tile_pad=tile_pad, backend='torch')
     assert (tiled - whole).abs().max() <= 1e-6
 
 
 def test_too_small_tile_pad_differs(net, image):
     # the receptive radius is 7: a pad of 2 must show seams (checks the test above is meaningful)
-    whole = enhance_tensor(net, image)
-    assert (enhance_tensor(net, image, tile=16, tile_pad=2) - whole).abs().max() > 1e-6
+    whole = enhance_tensor(net, image, backend='torch')
+    assert (enhance_tensor(net, image, tile=16, tile_pad=2, backend='torch') - whole).abs().max() > 1e-6
 
 
-def test_bf16_close_to_fp32(net):
-    x = torch.rand(1, 3, 24, 32)
-    with warnings.catch_warnings():  # without native bf16 it warns (once) that bf16 is emulated
-        warnings.simplefilter('ignore', RuntimeWarning)
-        out = enhance_tensor(net, x, precision='bf16')
-    assert out.dtype == torch.float32
-    assert psnr(out, enhance_tensor(net, x)) >= 50
-
-
-def test_fp16_on_cpu_is_a_clear_error(net, image):
+def test_precision_and_backend_errors(net, image):
     with pytest.raises(ValueError, match='fp16.*CUDA'):
         enhance_tensor(net, image, precision='fp16')
     with pytest.raises(ValueError, match='precision must be one of'):
         enhance_tensor(net, image, precision='int8')
-
-
-def test_bad_input_shape(net):
+    with pytest.raises(ValueError, match='backend must be one of'):
+        enhance_tensor(net, image, backend='tensorrt')
+    with pytest.raises(ValueError, match='onnxruntime.*fp32 only'):
+        select_backend('onnxruntime', CPU, 'bf16')
+    with pytest.raises(ValueError, match='openvino.*CPU only'):
+        select_backend('openvino', torch.device('cuda'), 'fp32')
     with pytest.raises(ValueError, match=r'\(N, 3, H, W\)'):
         enhance_tensor(net, torch.rand(1, 4, 8, 8))
+
+
+# ---- auto and missing runtimes
+
+
+def hide(monkeypatch, *names):
+    for name in names:  # a None entry makes ``import name`` raise ImportError, as when it is not installed
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_auto_rule(monkeypatch):
+    assert select_backend('auto', torch.device('cuda'), 'fp32') == 'torch'
+    assert select_backend('auto', torch.device('cuda'), 'fp16') == 'torch'
+    if installed('onnxruntime'):
+        assert select_backend('auto', CPU, 'fp32') == 'onnxruntime'
+    if installed('openvino'):
+        assert select_backend('auto', CPU, 'bf16') == ('openvino' if openvino_native_bf16() else 'torch')
+    hide(monkeypatch, 'onnxruntime')
+    if installed('openvino'):
+        assert select_backend('auto', CPU, 'fp32') == 'openvino'
+    hide(monkeypatch, 'openvino')
+    assert select_backend('auto', CPU, 'bf16') == 'torch'
+    assert select_backend('auto', CPU, 'fp32') == 'torch'
+
+
+@pytest.mark.parametrize('name', ['onnxruntime', 'openvino'])
+def test_missing_runtime_names_the_extra(monkeypatch, net, name):
+    hide(monkeypatch, name)
+    with pytest.raises(BackendUnavailable, match=f'{name} package, which is not installed: '
+                       rf'pip install "sclle_basicsr\[{name}\]"'):
+        Enhancer(net=net, device='cpu', backend=name)
+
+
+@pytest.mark.skipif(not installed('onnxruntime'), reason='onnxruntime not installed')
+def test_runtime_built_once_and_rebuilt_when_weights_change(image):
+    model = DCENet().eval()
+    first = backend_for(model, 'onnxruntime', CPU, 'fp32')
+    before = enhance_tensor(model, image, backend='onnxruntime')
+    enhance_tensor(model, torch.rand(2, 3, 33, 17), backend='onnxruntime', tile=16)  # other shapes, same session
+    assert backend_for(model, 'onnxruntime', CPU, 'fp32') is first
+    with torch.no_grad():
+        model.e_conv7.bias.add_(0.5)
+    after = enhance_tensor(model, image, backend='onnxruntime')
+    assert backend_for(model, 'onnxruntime', CPU, 'fp32') is not first
+    assert (after - reference(model, image)).abs().max() <= 1e-5 and (after - before).abs().max() > 1e-3
+
+
+def test_cli_backend_option(tmp_path, net):
+    from PIL import Image
+
+    from sclle_basicsr.enhance import main
+    path = tmp_path / 'net.pth'
+    torch.save({'params': net.state_dict()}, path)
+    (tmp_path / 'in').mkdir()
+    rgb = np.random.default_rng(0).integers(0, 120, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / 'in' / 'a.png')
+    outputs = {}
+    for backend in ['torch'] + [b for b in ('onnxruntime', 'openvino') if installed(b)]:
+        out = tmp_path / backend
+        assert main(['-i', str(tmp_path / 'in'), '-o', str(out), '--model_path', str(path), '--device', 'cpu',
+                     '--backend', backend, '--quiet']) == 0
+        outputs[backend] = np.asarray(Image.open(out / 'a.png')).astype(int)
+    for backend, pixels in outputs.items():
+        assert np.abs(pixels - outputs['torch']).max() <= 1, backend
+
+
+def test_val_backend_option_reaches_the_model(tmp_path, net, monkeypatch):
+    from basicsr.models import build_model
+
+    from sclle_basicsr.inference import enhancer
+    torch.save(net.state_dict(), tmp_path / 'bare.pth')
+    used = []
+    original = enhancer.backend_for
+    monkeypatch.setattr(enhancer, 'backend_for', lambda *a: used.append(a[1]) or original(*a))
+    for val, expected in [({}, select_backend('auto', CPU, 'fp32')), ({'backend': 'torch'}, 'torch')]:
+        model = build_model({'model_type': 'SCLLLEModel', 'is_train': False, 'dist': False, 'num_gpu': 0,
+                             'network_g': {'type': 'DCENet'}, 'val': val,
+                             'path': {'pretrain_network_g': str(tmp_path / 'bare.pth'), 'param_key_g': None,
+                                      'strict_load_g': True}})
+        model.feed_data({'lq': torch.rand(1, 3, 16, 16)})
+        model.test()
+        assert used[-1] == expected
+        assert (model.output - reference(net, model.lq)).abs().max() <= 1e-5
+
+
+# ---- invalid numbers
+
+
+@pytest.mark.parametrize('backend,precision', RUNS)
+def test_invalid_pixels_refused_and_non_finite_output_is_an_error(net, backend, precision):
+    x = torch.rand(1, 3, 12, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        for bad, message in [(float('nan'), 'non-finite'), (float('inf'), 'non-finite'), (255.0, r'\[0, 1\]'),
+                             (-0.5, r'\[0, 1\]')]:
+            y = x.clone()
+            y[0, 1, 3, 4] = bad
+            with pytest.raises(InvalidImageError, match=message):
+                enhance_tensor(net, y, precision=precision, backend=backend)
+        enhance_tensor(net, x.clamp(0.005, 0.995) + 0.005, precision=precision, backend=backend)  # within tolerance
+        broken = DCENet().eval()
+        with torch.no_grad():
+            broken.e_conv3.weight[0, 0, 0, 0] = float('nan')
+        with pytest.raises(InvalidWeightsError, match=r'non-finite weights .* e_conv3.weight \(1 of 9216 values\)'):
+            enhance_tensor(broken, x, precision=precision, backend=backend)
+        with pytest.raises(NonFiniteOutputError, match='non-finite.*no image is written'):
+            enhance_tensor(ZeroOverZero(), x, precision=precision, backend=backend)
+
+
+class ZeroOverZero(torch.nn.Module):
+    """Finite weights (none), NaN output: what only the output check can catch."""
+
+    def forward(self, x):
+        return (x - x) / (x - x)
+
+
+def test_enhancer_refuses_float_images_out_of_range(net):
+    enh = Enhancer(net=net, device='cpu', backend='torch')
+    rgb = np.random.default_rng(0).uniform(0, 1, (10, 12, 3)).astype(np.float32)
+    with pytest.raises(InvalidImageError, match='0..255'):
+        enh.enhance(rgb * 255)
+    rgb[2, 3, 1] = np.nan
+    with pytest.raises(InvalidImageError, match='1 non-finite'):
+        enh.enhance(rgb)
+
+
+def test_non_finite_weights_refused_naming_file_and_tensor(tmp_path):
+    sd = DCENet().state_dict()
+    sd['e_conv4.bias'][3] = float('inf')
+    sd['e_conv6.weight'][0, 0, 1, 1] = float('nan')
+    torch.save({'params': sd}, tmp_path / 'nan.pth')
+    with pytest.raises(CheckpointError, match=r'nan.pth \["params"\]: non-finite weights.*'
+                       r'e_conv4.bias \(1 of 32 values\).*e_conv6.weight \(1 of'):
+        load_enhancer(str(tmp_path / 'nan.pth'))
+
+
+# ---- denormals, checkpoints
 
 
 def test_flush_denormals_restores_previous_state():
@@ -95,20 +265,7 @@ def test_flush_denormals_restores_previous_state():
         torch.set_flush_denormal(before)
 
 
-def test_weights_changed_after_first_call_are_used(image):
-    model = DCENet().eval()
-    first = enhance_tensor(model, image)
-    with torch.no_grad():
-        model.e_conv7.bias.add_(0.5)
-    second = enhance_tensor(model, image)
-    assert (second - reference(model, image)).abs().max() <= 1e-5
-    assert (second - first).abs().max() > 1e-3
-
-
-# ---- checkpoints
-
-
-@pytest.mark.parametrize('wrap', ['bare', 'params', 'params_ema', 'module'])
+@pytest.mark.parametrize('wrap', ['bare', 'params', 'params_ema', 'module', 'state_dict'])
 def test_checkpoint_formats(tmp_path, net, image, wrap):
     sd = net.state_dict()
     if wrap == 'params':
@@ -117,13 +274,23 @@ def test_checkpoint_formats(tmp_path, net, image, wrap):
         obj = {'params': DCENet().state_dict(), 'params_ema': sd}
     elif wrap == 'module':
         obj = {'params': {f'module.{k}': v for k, v in sd.items()}}
+    elif wrap == 'state_dict':
+        obj = {'meta': {}, 'state_dict': sd}
     else:
         obj = sd
     path = tmp_path / 'net.pth'
     torch.save(obj, path)
     loaded = load_enhancer(str(path))
     assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
-    assert (enhance_tensor(loaded, image) - reference(net, image)).abs().max() <= 1e-5
+    assert (enhance_tensor(loaded, image, backend='torch') - reference(net, image)).abs().max() <= 1e-5
+
+
+def test_unwrap_state_dict_errors():
+    with pytest.raises(CheckpointError, match='f.pth: expected a state dict'):
+        unwrap_state_dict([1, 2], 'f.pth')
+    with pytest.raises(CheckpointError, match='f.pth: entry "params" is a list'):
+        unwrap_state_dict({'params': [1]}, 'f.pth')
+    assert unwrap_state_dict({'a': 1, 'module.b': 2}, 'f.pth') == ({'a': 1, 'module.b': 2}, None)
 
 
 def test_checkpoint_infers_width_and_iterations(tmp_path):
@@ -132,7 +299,8 @@ def test_checkpoint_infers_width_and_iterations(tmp_path):
     _, _, n_iter, nf = read_dcenet_state_dict(str(tmp_path / 's.pth'))
     assert (n_iter, nf) == (4, 8)
     x = torch.rand(1, 3, 12, 12)
-    assert (enhance_tensor(load_enhancer(str(tmp_path / 's.pth')), x) - reference(small, x)).abs().max() <= 1e-5
+    loaded = load_enhancer(str(tmp_path / 's.pth'))
+    assert (enhance_tensor(loaded, x, backend='torch') - reference(small, x)).abs().max() <= 1e-5
 
 
 def test_checkpoint_errors_name_the_file(tmp_path):
@@ -196,25 +364,20 @@ def test_enhancer_arrays(net):
         enh.enhance(np.zeros((4, 4, 5), np.uint8))
 
 
-def test_released_weights_tiled_and_fused(tmp_path):
-    from conftest import require_asset
-    path = require_asset('weights', 'sclle_official.pth')
-    model = load_enhancer(path)
-    x = torch.rand(1, 3, 40, 60) * 0.3
-    out = enhance_tensor(model, x)
-    assert (out - reference(model, x)).abs().max() <= 1e-5
-    assert (enhance_tensor(model, x, tile=24, tile_pad=7) - out).abs().max() <= 1e-6
-    assert out.mean() > x.mean()
-
-
-def test_released_weights_match_the_published_network():
-    """The fast path with the released SCL-LLE weights equals the network written out by hand (float, 1e-5)."""
+@pytest.mark.parametrize('backend,precision', RUNS)
+def test_released_weights_match_the_published_network(backend, precision):
+    """Each backend with the released SCL-LLE weights against the network written out by hand, untiled and tiled."""
     from conftest import require_asset
     from test_dcenet_arch import reference_forward
     path = require_asset('weights', 'sclle_official.pth')
     state = torch.load(path, map_location='cpu')
-    x = torch.rand(2, 3, 61, 83, generator=torch.Generator().manual_seed(3))
+    x = torch.rand(2, 3, 61, 83, generator=torch.Generator().manual_seed(3)) * 0.4
     with torch.no_grad():
         expected = reference_forward(state, x)[0]
-    for kwargs in ({}, {'tile': 32, 'tile_pad': 7}):
-        assert (enhance_tensor(load_enhancer(path), x, **kwargs) - expected).abs().max() <= 1e-5
+    model = load_enhancer(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        for kwargs in ({}, {'tile': 32, 'tile_pad': 7}):
+            out = enhance_tensor(model, x, precision=precision, backend=backend, **kwargs)
+            check_close(out, expected, precision)
+            assert out.mean() > x.mean()

@@ -180,12 +180,8 @@ def test_float_images_are_skipped_by_name(tmp_path):
     assert dataset[0]['lq'].shape == (3, 20, 24)
 
 
-def test_non_finite_output_stops_the_run_naming_the_image(tmp_path):
-    net = DCENet()
-    with torch.no_grad():
-        net.e_conv7.bias[0] = float('nan')
-    weights = tmp_path / 'nan_dcenet.pth'
-    torch.save(net.state_dict(), weights)
+def test_non_finite_output_stops_the_run_naming_the_image(tmp_path, nan_weights):
+    weights = nan_weights
     folder = tmp_path / 'lq'
     folder.mkdir()
     cv2.imwrite(str(folder / 'a.png'), np.full((32, 40, 3), 30, np.uint8))

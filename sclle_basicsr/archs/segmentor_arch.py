@@ -1,7 +1,6 @@
 """Frozen DeepLabv3+ built through mmsegmentation: the semantic module of SCL-LLE (L_sc's cross-entropy)."""
 import copy
 import os.path as osp
-import re
 import warnings
 
 import torch
@@ -10,6 +9,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from sclle_basicsr._compat import install_mmcv_ext_standin
+from sclle_basicsr.inference.checkpoints import unwrap_state_dict
 
 DEFAULT_CONFIG_NAME = 'deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'
 # An mmseg checkpoint that fits the default config (not bundled; give it, or a local copy, as `checkpoint`):
@@ -36,17 +36,6 @@ def _sync_bn_to_bn(node):
         for value in node:
             _sync_bn_to_bn(value)
     return node
-
-
-def _state_dict_of(checkpoint):
-    state = checkpoint
-    for key in ('state_dict', 'model'):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not isinstance(state, dict):
-        raise ValueError(f'checkpoint holds no state dict (got {type(state).__name__})')
-    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
 
 
 def _conv_bn_pairs(model, example):
@@ -220,7 +209,7 @@ class FrozenDeepLabV3Plus(nn.Module):
         if '://' not in checkpoint and not osp.isfile(osp.expanduser(checkpoint)):
             raise FileNotFoundError(
                 f'FrozenDeepLabV3Plus: checkpoint {checkpoint!r} (option checkpoint) does not exist')
-        state = _state_dict_of(CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'))
+        state, _ = unwrap_state_dict(CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), checkpoint)
         state = {k: v for k, v in state.items() if not k.startswith('auxiliary_head.')}
         own = self.model.state_dict()
         missing = sorted(k for k in own if k not in state)

@@ -6,6 +6,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
+from sclle_basicsr.inference.checkpoints import unwrap_state_dict
+
 # Names of the modules of torchvision's ``vgg16().features`` (index i holds ``features.i``).
 VGG16_LAYER_NAMES = (
     'conv1_1', 'relu1_1', 'conv1_2', 'relu1_2', 'pool1',
@@ -27,11 +29,7 @@ def load_vgg16_features_state_dict(path):
     Accepts a ``vgg16().features`` dict under ``features.N.*`` keys (the Caffe asset), a full torchvision
     ``vgg16()`` state dict (``features.*`` taken, ``classifier.*`` ignored), or bare ``N.weight`` keys.
     """
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-        state = state['state_dict']
-    if not isinstance(state, dict):
-        raise ValueError(f'VGG-16 weights file {path} does not hold a state dict (got {type(state).__name__})')
+    state, _ = unwrap_state_dict(torch.load(path, map_location='cpu', weights_only=True), f'VGG-16 weights file {path}')
     if any(k.startswith('features.') for k in state):
         return {k[len('features.'):]: v for k, v in state.items() if k.startswith('features.')}
     return dict(state)

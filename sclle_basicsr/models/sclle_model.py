@@ -29,8 +29,10 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     Testing and validation follow SRModel (images saved under its file names, metrics through ``calculate_metric``:
     NIQE needs no ground truth; PSNR/SSIM use ``gt`` when the dataset has one), with the enhancement itself run by
     the project's one inference path (:func:`sclle_basicsr.inference.enhance_tensor`): ``val`` options ``tile``,
-    ``tile_pad``, ``precision`` (fp32 | bf16 | fp16).  Images are saved atomically, and an image a metric cannot
-    score is named and left out of that metric's mean (:meth:`nondist_validation`).
+    ``tile_pad``, ``precision`` (fp32 | bf16 | fp16), ``backend`` (auto | torch | onnxruntime | openvino; default:
+    torch during training, whose weights change between validations, auto in the test runner).  Images are saved
+    atomically, and an image a metric cannot score is named and left out of that metric's mean
+    (:meth:`nondist_validation`).
 
     Training (``train:`` options): ``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt`` and the
     shared ``vgg_opt`` / ``segmentor_opt`` go to :class:`SCLLosses`, which owns the frozen networks;
@@ -65,7 +67,8 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         val_opt = self.opt.get('val') or {}
         self.output = enhance_tensor(net, self.lq, tile=val_opt.get('tile', 0), tile_pad=val_opt.get('tile_pad', 8),
-                                     precision=val_opt.get('precision', 'fp32'))
+                                     precision=val_opt.get('precision', 'fp32'),
+                                     backend=val_opt.get('backend', 'torch' if self.is_train else 'auto'))
         if getattr(self, '_validation', None) is not None:
             self._save_and_score_output()
 

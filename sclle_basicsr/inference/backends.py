@@ -1,0 +1,236 @@
+"""Backends that run an enhancer network on one float32 ``(N, 3, H, W)`` image: PyTorch, ONNX Runtime, OpenVINO.
+
+The runtimes take and return contiguous NumPy arrays (``takes_numpy``), so that the checks and tiling around them
+run no PyTorch operator: PyTorch's OpenMP threads, spinning after a parallel operator, would take the cores the
+runtime's threads need (measured: 0.84x the runtime called directly, at 4 MP in 384-pixel tiles on 2 cores).
+
+* ``torch``: the module's own forward (autocast for bf16 / fp16); the path for CUDA and for validation during
+  training, where the weights change between calls.
+* ``onnxruntime`` and ``openvino`` (CPU): the graph written by :func:`sclle_basicsr.export.onnx_bytes`, in memory,
+  with dynamic batch, height and width, so that one session / compiled model serves every image and tile shape.
+  They are built once per network and precision and rebuilt only when its weights change.
+
+``auto`` picks, from ``scripts/benchmark_inference.py``: CUDA -> torch; CPU fp32 -> onnxruntime, else openvino, else
+torch; CPU bf16 -> openvino when the CPU has native bf16 (OpenVINO lists ``BF16`` in its capabilities), else torch.
+"""
+import contextlib
+import functools
+import importlib
+import warnings
+import weakref
+
+import torch
+
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+BACKENDS = ('auto', 'torch', 'onnxruntime', 'openvino')
+RUNTIME_EXTRAS = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}  # backend -> pip extra of sclle_basicsr
+_AUTO_CPU_ORDER = {'fp32': ('onnxruntime', 'openvino'), 'bf16': ('openvino', )}
+_TORCH_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend whose runtime package is not installed (the message names the extra that installs it)."""
+
+
+class InvalidWeightsError(ValueError):
+    """A network with NaN or Inf weights: its images would be black or NaN (runtimes may even hide the NaN)."""
+
+
+def check_weights(named_tensors):
+    """Refuse non-finite floating-point tensors, naming them."""
+    named_tensors = [(k, v) for k, v in named_tensors if v.is_floating_point()]
+    if not named_tensors or bool(torch.stack([torch.isfinite(v).all() for _, v in named_tensors]).all()):
+        return
+    bad = [f'{k} ({int((~torch.isfinite(v)).sum())} of {v.numel()} values)' for k, v in named_tensors
+           if not bool(torch.isfinite(v).all())]
+    raise InvalidWeightsError('non-finite weights (NaN or Inf) in ' + ', '.join(bad))
+
+
+def resolve_device(device='auto'):
+    """``'auto'`` -> CUDA when available, else CPU; ``'cuda'`` without CUDA is an error."""
+    device = 'auto' if device is None else str(device)
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dev = torch.device(device)
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError(f'device "{device}" requested but CUDA is not available (torch {torch.__version__})')
+    return dev
+
+
+def cpu_flags():
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def import_runtime(name):
+    """The runtime module of backend ``name``; :class:`BackendUnavailable` naming the extra when not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise BackendUnavailable(f'backend "{name}" needs the {name} package, which is not installed: '
+                                 f'pip install "sclle_basicsr[{RUNTIME_EXTRAS[name]}]"') from err
+
+
+def _installed(name):
+    try:
+        import_runtime(name)
+    except BackendUnavailable:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def openvino_native_bf16():
+    """Whether OpenVINO runs bf16 natively on this CPU (AVX512-BF16 / AMX); without, its bf16 hint runs fp32."""
+    ov = import_runtime('openvino')
+    return 'BF16' in ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+
+
+def select_backend(backend, device, precision):
+    """The backend name that runs ``precision`` on ``device``: ``auto`` resolved, explicit names checked."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {", ".join(PRECISIONS)}, got "{precision}"')
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {", ".join(BACKENDS)}, got "{backend}"')
+    if precision == 'fp16' and device.type != 'cuda':
+        raise ValueError('precision "fp16" needs a CUDA device (CPU convolutions in fp16 are not supported); '
+                         'use "bf16" or "fp32" on CPU')
+    if backend == 'auto':
+        if device.type != 'cpu':
+            return 'torch'
+        for name in _AUTO_CPU_ORDER.get(precision, ()):
+            if _installed(name) and (precision != 'bf16' or openvino_native_bf16()):
+                return name
+        return 'torch'
+    if backend != 'torch' and device.type != 'cpu':
+        raise ValueError(f'backend "{backend}" runs on the CPU only; use backend "torch" on {device}')
+    if backend == 'onnxruntime' and precision != 'fp32':
+        raise ValueError(f'backend "onnxruntime" runs fp32 only (its CPU provider has no {precision} convolutions); '
+                         'use backend "openvino" or "torch" for bf16')
+    if backend != 'torch':
+        import_runtime(backend)
+    return backend
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# torch
+
+
+def _denormals_flushed():
+    """Whether the calling thread flushes denormals (probed: a subnormal times 1 reads back as 0)."""
+    return float(torch.tensor([1e-39], dtype=torch.float32).mul(1.0)) == 0.0
+
+
+@contextlib.contextmanager
+def flush_denormals(enabled=True):
+    """Flush denormals to zero inside the block and restore the previous setting after it."""
+    if not enabled:
+        yield
+        return
+    previous = _denormals_flushed()
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(previous)
+
+
+class TorchBackend:
+    """The module's forward in eager PyTorch: channels-last activations, autocast for bf16 / fp16."""
+
+    name = 'torch'
+    takes_numpy = False
+
+    def __init__(self, net, device, precision):
+        self.net = getattr(net, 'module', net)
+        self.device = device
+        self.dtype = _TORCH_DTYPES[precision]
+        if precision == 'bf16' and device.type == 'cpu' and not cpu_flags() & {'avx512_bf16', 'amx_bf16'}:
+            warnings.warn('this CPU has no native bf16 (no AVX512-BF16 / AMX): bf16 convolutions are emulated and '
+                          'much slower than fp32; use precision "fp32" here', RuntimeWarning, stacklevel=3)
+
+    def __call__(self, x):
+        cpu = self.device.type == 'cpu'
+        with flush_denormals(cpu), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return self.net(x.contiguous(memory_format=torch.channels_last)).float()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ONNX Runtime and OpenVINO, on the exported graph
+
+
+class OnnxRuntimeBackend:
+    """An ONNX Runtime CPU session on the exported graph (fp32), ``threads`` intra-op threads."""
+
+    name = 'onnxruntime'
+
+    def __init__(self, onnx_model, precision, threads):
+        ort = import_runtime('onnxruntime')
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry('session.set_denormal_as_zero', '1')
+        self.session = ort.InferenceSession(onnx_model, options, providers=['CPUExecutionProvider'])
+        self.input_name = self.session.get_inputs()[0].name
+
+    takes_numpy = True
+
+    def __call__(self, x):
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+class OpenVINOBackend:
+    """An OpenVINO CPU model compiled from the exported graph; bf16 through its inference precision hint."""
+
+    name = 'openvino'
+
+    def __init__(self, onnx_model, precision, threads):
+        ov = import_runtime('openvino')
+        if precision == 'bf16' and not openvino_native_bf16():
+            raise ValueError('backend "openvino" with precision "bf16" needs a CPU with native bf16 (AVX512-BF16 / '
+                             'AMX); this one has none and OpenVINO would run fp32. Use precision "fp32"')
+        core = ov.Core()
+        config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY',
+                  'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[precision]}
+        self.request = core.compile_model(core.read_model(onnx_model), 'CPU', config).create_infer_request()
+
+    takes_numpy = True
+
+    def __call__(self, x):
+        return self.request.infer({0: x}, share_inputs=True)[0]
+
+
+_RUNTIMES = {'onnxruntime': OnnxRuntimeBackend, 'openvino': OpenVINOBackend}
+_BUILT = weakref.WeakKeyDictionary()  # network -> {(backend, precision, threads): (weights snapshot, backend)}
+
+
+def backend_for(net, name, device, precision):
+    """A callable running ``net`` with backend ``name`` (as resolved by :func:`select_backend`).
+
+    Non-finite weights are refused for every backend (OpenVINO's ReLU turns NaN into 0: a wrong, finite image).
+    Runtime backends are cached per network, precision and thread count, and rebuilt when the weights changed
+    (compared with a copy taken when built: a network is small, and training changes weights in place).
+    """
+    net = getattr(net, 'module', net)
+    check_weights(net.state_dict().items())
+    if name == 'torch':
+        return TorchBackend(net, device, precision)
+    from sclle_basicsr.export import onnx_bytes  # export imports this package
+
+    threads = torch.get_num_threads()
+    key = (name, precision, threads)
+    state = [t.detach() for t in net.state_dict().values()]
+    entries = _BUILT.setdefault(net, {})
+    entry = entries.get(key)
+    if entry is None or not all(torch.equal(a, b) for a, b in zip(entry[0], state)):
+        entry = ([t.clone() for t in state], _RUNTIMES[name](onnx_bytes(net), precision, threads))
+        entries[key] = entry
+    return entry[1]

@@ -1,0 +1,30 @@
+"""Tiled inference: memory scales with the tile, not the image.
+
+DCENet's 7 stacked 3x3 convolutions give it a 15x15 receptive field, so a tile grown by ``tile_pad >= 7`` pixels on
+each side (clamped at the image border, where the zero padding then matches) reproduces the untiled output, up to
+float summation order.
+"""
+import numpy as np
+import torch
+
+
+def tile_ranges(size, tile, pad):
+    """``(start, end, padded_start, padded_end)`` of each tile along one axis of length ``size``."""
+    for start in range(0, size, tile):
+        end = min(start + tile, size)
+        yield start, end, max(0, start - pad), min(size, end + pad)
+
+
+def run_tiled(fn, x, tile, tile_pad):
+    """``fn(x)`` for an ``(N, C, H, W)`` tensor or NumPy array, computed tile by tile when ``tile`` is set and smaller
+    than x; ``fn`` gets contiguous tiles of x's type and returns the same type."""
+    _, _, height, width = x.shape
+    contiguous = (lambda a: a.contiguous()) if torch.is_tensor(x) else np.ascontiguousarray
+    if not tile or (tile >= height and tile >= width):
+        return fn(contiguous(x))
+    out = torch.empty_like(x, memory_format=torch.contiguous_format) if torch.is_tensor(x) else np.empty_like(x)
+    for y0, y1, py0, py1 in tile_ranges(height, tile, tile_pad):
+        for x0, x1, px0, px1 in tile_ranges(width, tile, tile_pad):
+            res = fn(contiguous(x[:, :, py0:py1, px0:px1]))
+            out[:, :, y0:y1, x0:x1] = res[:, :, y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    return out
