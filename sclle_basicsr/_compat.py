@@ -44,7 +44,7 @@ def _missing_op(op_name):
 
 
 def _make_ext_standin():
-    module = types.ModuleType(MMCV_EXT, 'Stand-in for the missing compiled mmcv extension (installed by sclle_basicsr).')
+    module = types.ModuleType(MMCV_EXT, 'Stand-in for the missing compiled mmcv extension (sclle_basicsr).')
     module.__spec__ = importlib.util.spec_from_loader(MMCV_EXT, loader=None)
     module.__file__ = None
     module.IS_SCLLE_STANDIN = True

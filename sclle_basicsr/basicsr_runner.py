@@ -100,8 +100,9 @@ def load_resume_state(opt):
     """``basicsr.train.load_resume_state`` (same contract) for CPU machines and interrupted runs.
 
     ``auto_resume`` takes the newest state under ``<experiments_root>/training_states`` that, with its network
-    files, can be read, after removing the temporary files of saves a kill interrupted; ``path.resume_state`` must be readable (an error names the file and the option).  Also
-    hands the options and the state to the train set's :class:`ResumableEnlargedSampler`.
+    files, can be read, after removing the temporary files of saves a kill interrupted; ``path.resume_state`` must
+    be readable (an error names the file and the option).  Also hands the options and the state to the train set's
+    :class:`ResumableEnlargedSampler`.
     """
     path = resume_state = None
     if opt.get('auto_resume'):

@@ -143,17 +143,16 @@ def load_method(path, device='cpu'):
 def enhance(net, x, what='', **kwargs):
     """``x`` (N, 3, H, W) RGB [0, 1] enhanced by ``net`` through ``enhance_tensor`` (``None``: returned as is).
 
-    NaN or Inf in the result (broken weights) is an :class:`EvaluationError` starting with ``what``: quantised,
-    it would become black pixels and a wrong table.
+    NaN or Inf weights or results are an :class:`EvaluationError` starting with ``what``: quantised, they would
+    become black pixels and a wrong table.
     """
     if net is None:
         return x
-    from sclle_basicsr.inference import enhance_tensor
-    y = enhance_tensor(net, x, **kwargs)
-    finite = torch.isfinite(y)
-    if not finite.all():
-        raise EvaluationError(f'{what}: the enhancer gave {int((~finite).sum())} NaN or infinite value(s); are the '
-                              'weights finite?')
+    from sclle_basicsr.inference import InvalidWeightsError, NonFiniteOutputError, enhance_tensor
+    try:
+        y = enhance_tensor(net, x, **kwargs)
+    except (InvalidWeightsError, NonFiniteOutputError) as err:
+        raise EvaluationError(f'{what}: {err}') from err
     return y.clamp(0, 1)
 
 

@@ -17,8 +17,8 @@ def test_basicsr_import_needs_the_torchvision_alias():
     bare = run_python('import basicsr')
     assert bare.returncode != 0 and 'functional_tensor' in bare.stderr
     fixed = run_python('from sclle_basicsr import _compat; import basicsr; '
-                       'import torchvision.transforms.functional_tensor as f, torchvision.transforms._functional_tensor as g; '
-                       'assert f is g')
+                       'import torchvision.transforms.functional_tensor as f; '
+                       'import torchvision.transforms._functional_tensor as g; assert f is g')
     assert fixed.returncode == 0, fixed.stderr
 
 

@@ -296,7 +296,8 @@ def test_float_images_out_of_range_or_non_finite_are_refused(tmp_path, model_pat
     assert sorted(os.listdir(out)) == ['almost.tif', 'good.tif']
     assert re.search(r'failed: .*hdr\.tif: cannot enhance .*hdr\.tif: float pixels must lie in \[0, 1\], '
                      r'got values from [0-9.]+ to 10[0-9.]+', stdout)
-    assert re.search(r'failed: .*nan\.tif: cannot enhance .*nan\.tif: the image has 1 non-finite pixel value\(s\)', stdout)
+    assert re.search(r'failed: .*nan\.tif: cannot enhance .*nan\.tif: the image has 1 non-finite pixel value\(s\)',
+                     stdout)
 
 
 def test_non_finite_model_output_is_never_written(tmp_path, model_path, capsys, monkeypatch):

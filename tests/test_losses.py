@@ -106,7 +106,8 @@ def test_contrastive_matches_hand_computation():
     assert expected > 0
     assert float(loss(pred, pos, negative=negs)) == pytest.approx(expected, rel=1e-9)
     # one negative given as a tensor
-    assert float(loss(pred, pos, negative=negs[0])) == pytest.approx(_manual_contrastive(loss, pred, pos, negs[:1]), rel=1e-9)
+    one_negative = _manual_contrastive(loss, pred, pos, negs[:1])
+    assert float(loss(pred, pos, negative=negs[0])) == pytest.approx(one_negative, rel=1e-9)
     loss.reduction = 'sum'
     assert float(loss(pred, pos, negative=negs)) == pytest.approx(2 * expected, rel=1e-9)
 
@@ -116,7 +117,8 @@ def test_contrastive_gradcheck():
     healthy_(loss.extractor)
     pred, pos, negs = _triplets(size=8)
     pred.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda p: loss(p, pos, negative=negs), (pred, ), eps=1e-6, atol=1e-5, fast_mode=True)
+    assert torch.autograd.gradcheck(lambda p: loss(p, pos, negative=negs), (pred, ), eps=1e-6, atol=1e-5,
+                                    fast_mode=True)
 
 
 def test_contrastive_bad_inputs():
@@ -231,7 +233,8 @@ def test_semantic_bad_labels():
     # all pixels ignored: finite zero loss
     assert float(loss(pred, label=torch.full((1, 4, 4), 255, dtype=torch.long))) == 0
     with pytest.raises(ValueError, match='allow_random_init'):
-        SemanticBrightnessLoss()(pred, label=torch.zeros(1, 4, 4, dtype=torch.long))  # default segmentor needs a checkpoint
+        # the default segmentor needs a checkpoint
+        SemanticBrightnessLoss()(pred, label=torch.zeros(1, 4, 4, dtype=torch.long))
 
 
 # ---------------------------------------------------------------------------------------------------- colour

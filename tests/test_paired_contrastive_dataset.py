@@ -6,14 +6,15 @@ import torch
 import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from basicsr.data import build_dataset
 from sclle_basicsr.data.paired_contrastive_dataset import PairedContrastiveDataset
-from test_unpaired_contrastive_dataset import CROP, coord_image, coord_label, sample_folder, write
+from test_unpaired_contrastive_dataset import CROP, H, W, coord_image, coord_label, sample_folder, write
 
 
 def paired_opt(root, **extra):
     opt = {'name': 'paired', 'type': 'PairedContrastiveDataset', 'phase': 'train', 'dataroot_lq': str(root / 'lq'),
            'dataroot_gt': str(root / 'gt'), 'dataroot_label': str(root / 'label'),
            'dataroot_pos': sample_folder(root / 'pos', 2), 'dataroot_neg': [sample_folder(root / 'under', 2)],
-           'crop_size': CROP, 'seed': 3, 'io_backend': {'type': 'disk'}}
+           'crop_size': CROP, 'seed': 3, 'io_backend': {'type': 'disk'},
+           'num_classes': W * H}  # coord_label: one id per pixel
     opt.update(extra)
     return opt
 

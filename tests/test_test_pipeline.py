@@ -180,11 +180,12 @@ def test_float_images_are_skipped_by_name(tmp_path):
     assert dataset[0]['lq'].shape == (3, 20, 24)
 
 
-def test_non_finite_output_stops_the_run_naming_the_image(tmp_path, nan_weights):
+def test_nan_weights_stop_the_run_naming_the_file_and_option(tmp_path, nan_weights):
     weights = nan_weights
     folder = tmp_path / 'lq'
     folder.mkdir()
     cv2.imwrite(str(folder / 'a.png'), np.full((32, 40, 3), 30, np.uint8))
     proc, _, outputs, _ = run_test_runner(tmp_path, str(folder), str(weights))
     assert proc.returncode != 0 and outputs == {}
-    assert f'{folder / "a.png"}: the network gave NaN or infinite values; nothing saved or scored' in proc.stderr
+    assert (f'Checkpoint {weights} (path.pretrain_network_g): non-finite weights (NaN or Inf) in e_conv7.bias'
+            in proc.stderr)

@@ -4,8 +4,8 @@ import os.path as osp
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from sclle_basicsr.data.image_checks import is_image_file, probe_image
-from sclle_basicsr.data.unpaired_contrastive_dataset import (UnpairedContrastiveDataset, _image_size, _require_folder,
-                                                              _stem, _walk_files)
+from sclle_basicsr.data.unpaired_contrastive_dataset import (UnpairedContrastiveDataset, _require_folder, _stem,
+                                                              _walk_files, check_companion)
 
 
 @DATASET_REGISTRY.register()
@@ -47,15 +47,7 @@ class PairedContrastiveDataset(UnpairedContrastiveDataset):
             if gt_path is None:
                 raise FileNotFoundError(f'No ground truth for input {lq_path} in {osp.abspath(self.gt_folder)} '
                                         f'(option dataroot_gt): expected {key}.<image ext> somewhere in that tree.')
-            if check:
-                try:
-                    probe_image(gt_path)
-                except OSError as err:
-                    raise ValueError(f'Unreadable ground truth (option dataroot_gt): {err}') from err
-            gt_size, lq_size = _image_size(gt_path), _image_size(lq_path)
-            if gt_size != lq_size:
-                raise ValueError(f'Ground truth {gt_path} is {gt_size[1]}x{gt_size[0]} but its input {lq_path} is '
-                                 f'{lq_size[1]}x{lq_size[0]} (option dataroot_gt).')
+            check_companion(gt_path, lq_path, 'ground truth', 'dataroot_gt', read=probe_image if check else None)
             gt_paths.append(gt_path)
         return gt_paths
 

@@ -75,6 +75,20 @@ def _label_key(path):
     return stem, 'trainIds'
 
 
+def check_companion(path, input_path, what, option, read=None):
+    """Check that ``path`` (a label or ground truth of ``input_path``) has the input's size and, with ``read``,
+    that it can be read; the errors name both files and ``option``."""
+    if read is not None:
+        try:
+            read(path)
+        except OSError as err:
+            raise ValueError(f'Unreadable {what} (option {option}): {err}') from err
+    size, input_size = _image_size(path), _image_size(input_path)
+    if size != input_size:
+        raise ValueError(f'The {what} {path} is {size[1]}x{size[0]} but its input {input_path} is '
+                         f'{input_size[1]}x{input_size[0]} (option {option}).')
+
+
 def _image_size(path):
     """(height, width) read from the header only."""
     with Image.open(path) as img:
@@ -246,15 +260,8 @@ class UnpairedContrastiveDataset(data.Dataset):
                     f'expected {key}{TRAIN_IDS_SUFFIX}.png, {key}{LABEL_IDS_SUFFIX}.png or {key}.<image ext> '
                     'somewhere in that tree.')
             label_path = found[kind]
-            if check:
-                try:
-                    self._read_label(label_path, kind)
-                except OSError as err:
-                    raise ValueError(f'Unreadable label (option dataroot_label): {err}') from err
-            label_size, image_size = _image_size(label_path), _image_size(lq_path)
-            if label_size != image_size:
-                raise ValueError(f'Label {label_path} is {label_size[1]}x{label_size[0]} but its image {lq_path} is '
-                                 f'{image_size[1]}x{image_size[0]} (option dataroot_label).')
+            check_companion(label_path, lq_path, 'label', 'dataroot_label',
+                            read=(lambda path, kind=kind: self._read_label(path, kind)) if check else None)
             label_paths.append(label_path)
             kinds.append(kind)
         return label_paths, kinds

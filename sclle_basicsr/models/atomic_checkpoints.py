@@ -10,7 +10,8 @@ from sclle_basicsr.atomic_files import atomic_open
 
 
 class AtomicCheckpointsMixin:
-    """``save_network`` / ``save_training_state`` of BasicSR's ``BaseModel``, written through :func:`~sclle_basicsr.atomic_files.atomic_open`.
+    """``save_network`` / ``save_training_state`` of BasicSR's ``BaseModel``, written through
+    :func:`~sclle_basicsr.atomic_files.atomic_open`.
 
     BasicSR ``torch.save``s straight to the final name, so a run killed while saving leaves a truncated
     ``N.state`` or ``net_g_N.pth`` that ``--auto_resume`` then picks.  File names, contents, the rank-0-only rule

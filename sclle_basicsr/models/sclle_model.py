@@ -14,7 +14,8 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DistributedDataParallel
 
 from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.inference import enhance_tensor
+from sclle_basicsr.inference import InvalidWeightsError, enhance_tensor
+from sclle_basicsr.inference.backends import check_weights
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
 from sclle_basicsr.unscorable import mean_or_nan, score_or_none
@@ -62,6 +63,10 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
         except RuntimeError as err:
             raise RuntimeError(f'Checkpoint {load_path} does not fit {type(self.get_bare_model(net)).__name__} '
                                f'(network_g options {dict(self.opt["network_g"])}): {err}') from err
+        try:  # NaN or Inf weights would give black or wrong images without a word
+            check_weights(self.get_bare_model(net).state_dict().items())
+        except InvalidWeightsError as err:
+            raise InvalidWeightsError(f'Checkpoint {load_path} (path.pretrain_network_g): {err}') from err
 
     def test(self):
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
@@ -111,10 +116,6 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
         """Save (SRModel's file names) and score the current output as SRModel would: 8-bit from ``tensor2img``."""
         context = self._validation
         image = self.lq_paths[0] if self.lq_paths else '(no lq_path)'
-        if not torch.isfinite(self.output).all():  # tensor2img would turn NaN into black pixels
-            raise FloatingPointError(f'{image}: the network gave NaN or infinite values; nothing saved or scored '
-                                     f'(are the weights finite? path.pretrain_network_g: '
-                                     f'{self.opt["path"].get("pretrain_network_g")})')
         data = {'img': tensor2img([self.output.detach().cpu()])}
         if hasattr(self, 'gt'):
             data['img2'] = tensor2img([self.gt.detach().cpu()])
