@@ -12,13 +12,11 @@ import sys
 
 import cv2
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import sclle_basicsr  # noqa: E402,F401  (compat fixes, registration)
-from run_demo import labelled_row, stack_rows  # noqa: E402
 from sclle_basicsr import evaluation as ev  # noqa: E402
 from sclle_basicsr.atomic_files import write_atomic  # noqa: E402
-from sclle_basicsr.inference import Enhancer  # noqa: E402
+from sclle_basicsr.contact_sheet import enhancer_sheet  # noqa: E402
 
 
 def main(argv=None):
@@ -34,21 +32,15 @@ def main(argv=None):
         methods = [(name, path) for name, path in ev.parse_methods(args.checkpoints) if path is not None]
     except ev.EvaluationError as err:
         sys.exit(f'error: {err}')
-    enhancers = [(name, Enhancer(path, device='cpu')) for name, path in methods]
-    rows = []
-    for path in args.images:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None:
-            sys.exit(f'error: cannot read image {path}')
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        tiles = [(f'input {osp.basename(path)}', bgr)]
-        tiles += [(name, cv2.cvtColor(enh.enhance(rgb), cv2.COLOR_RGB2BGR)) for name, enh in enhancers]
-        rows.append(labelled_row(tiles, args.height))
-    ok, encoded = cv2.imencode(osp.splitext(args.out)[1] or '.png', stack_rows(rows))
+    try:
+        sheet = enhancer_sheet(args.images, methods, args.height)
+    except ValueError as err:
+        sys.exit(f'error: {err} (option --images)')
+    ok, encoded = cv2.imencode(osp.splitext(args.out)[1] or '.png', sheet)
     if not ok:
         sys.exit(f'error: cannot encode {args.out} (option --out)')
     write_atomic(args.out, encoded.tobytes())
-    print(f'{len(rows)} image(s) x {len(enhancers)} checkpoint(s) -> {args.out}')
+    print(f'{len(args.images)} image(s) x {len(methods)} checkpoint(s) -> {args.out}')
 
 
 if __name__ == '__main__':

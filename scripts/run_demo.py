@@ -20,6 +20,7 @@ import numpy as np
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
 sys.path.insert(0, REPO_ROOT)
 from sclle_basicsr.assets import asset_path  # noqa: E402
+from sclle_basicsr.contact_sheet import labelled_row, stack_rows  # noqa: E402
 
 OPTIONS = 'options/train/train_SCLLLE_demo.yml'
 RUN_NAME = 'SCLLLE_demo'
@@ -139,22 +140,6 @@ def plot_losses(curves, path, smooth=0):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def labelled_row(tiles, height=200):
-    """[(caption, BGR image), ...] -> one strip, each image scaled to ``height`` with its caption drawn on it."""
-    row = []
-    for caption, img in tiles:
-        img = cv2.resize(img, (round(img.shape[1] * height / img.shape[0]), height))
-        cv2.putText(img, caption, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2)
-        row.append(img)
-    return np.hstack(row)
-
-
-def stack_rows(rows):
-    """Rows of different widths, stacked; shorter rows padded with black on the right."""
-    width = max(r.shape[1] for r in rows)
-    return np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
 
 
 def contact_sheet(val_dir, vis_dir, path, height=200):

@@ -1,0 +1,41 @@
+"""Captioned side-by-side pictures: the demo's contact sheet, ``scripts/compare_sheet.py`` and the ablation study's
+comparison sheet draw their rows with these helpers, so every sheet looks the same."""
+import os.path as osp
+
+import cv2
+import numpy as np
+
+
+def labelled_row(tiles, height=200):
+    """[(caption, BGR image), ...] -> one strip, each image scaled to ``height`` with its caption drawn on it."""
+    row = []
+    for caption, img in tiles:
+        img = cv2.resize(img, (round(img.shape[1] * height / img.shape[0]), height))
+        cv2.putText(img, caption, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2)
+        row.append(img)
+    return np.hstack(row)
+
+
+def stack_rows(rows):
+    """Rows of different widths, stacked; shorter rows padded with black on the right."""
+    width = max(r.shape[1] for r in rows)
+    return np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
+
+
+def enhancer_sheet(images, methods, height=240):
+    """One row per image path: input | each ``(name, checkpoint)`` in ``methods``, as a BGR uint8 picture.
+
+    Raises ``ValueError`` naming an image that cannot be read.
+    """
+    from sclle_basicsr.inference import Enhancer
+    enhancers = [(name, Enhancer(path, device='cpu')) for name, path in methods]
+    rows = []
+    for path in images:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f'cannot read image {path}')
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        tiles = [(f'input {osp.basename(path)}', bgr)]
+        tiles += [(name, cv2.cvtColor(enh.enhance(rgb), cv2.COLOR_RGB2BGR)) for name, enh in enhancers]
+        rows.append(labelled_row(tiles, height))
+    return stack_rows(rows)
