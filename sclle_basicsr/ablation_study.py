@@ -185,6 +185,7 @@ def run_options(common, run):
 
 
 def write_options(path, opt):
+    os.makedirs(osp.dirname(path), exist_ok=True)
     write_atomic(path, yaml.safe_dump(opt, sort_keys=False))
     return path
 
