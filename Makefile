@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sclle-installed
 
-.PHONY: install test test-second-env demo lle5 clean-venv
+.PHONY: install test test-second-env demo lle5 ablation clean-venv
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ demo: $(STAMP)  ## train a small SCL-LLE on data built from installed packages, 
 
 lle5: $(STAMP)  ## enhance DICM/LIME/MEF/NPE/VV with the released weights, NIQE per set
 	$(PY) sclle_basicsr/test.py -opt options/test/test_SCLLLE_lle5.yml
+
+ablation: $(STAMP)  ## Table 3 at CPU scale: train the ablations, NIQE on the five sets, sheet (resumable, hours)
+	$(PY) scripts/run_ablation_study.py
 
 clean-venv:
 	rm -rf $(VENV)
