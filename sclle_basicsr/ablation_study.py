@@ -15,6 +15,7 @@ Steps, each skipped when its result exists, under ``<study_dir>``:
 5. ``compare.png``: the first image of each set, input | each run | released SCL-LLE.
 """
 import copy
+import hashlib
 import json
 import os
 import os.path as osp
@@ -231,10 +232,19 @@ def train_run(study_dir, run, opt_file, log=print):
 # 4. NIQE and the table
 
 
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def score_method(study_dir, method, weights, sets, dataroot, max_images, log=print):
     """``{set: NIQE, 'average': mean}`` for one method, from ``niqe/<method>.json`` when it holds these settings."""
     cache = osp.join(study_dir, 'niqe', f'{method}.json')
-    settings = {'weights': weights, 'sets': list(sets), 'dataroot': osp.abspath(dataroot), 'max_images': max_images}
+    settings = {'weights': weights, 'sha256': weights and sha256_of(weights), 'sets': list(sets),
+                'dataroot': osp.abspath(dataroot), 'max_images': max_images}
     if osp.isfile(cache):
         with open(cache) as f:
             cached = json.load(f)
@@ -316,7 +326,13 @@ def run_study(study_dir, runs=tuple(RUNS), iters=1500, crop=192, batch=2, precis
     common = common_options(load_options(base_options), folders, iters, crop, batch, seed, precision)
     checkpoints = {}
     for run in runs:
-        opt_file = write_options(osp.join(study_dir, 'options', f'ablation_{run}.yml'), run_options(common, run))
+        opt, opt_file = run_options(common, run), osp.join(study_dir, 'options', f'ablation_{run}.yml')
+        if osp.isdir(run_dir(study_dir, run)) and osp.isfile(opt_file):
+            with open(opt_file) as f:
+                if yaml.safe_load(f) != opt:
+                    raise StudyError(f'run {run} in {study_dir} was started with other settings ({opt_file}); '
+                                     'give another --study_dir for another budget')
+        write_options(opt_file, opt)
         checkpoint = final_checkpoint(study_dir, run)
         if osp.isfile(checkpoint):
             log(f'[study] {run}: done ({checkpoint})')

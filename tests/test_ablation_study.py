@@ -136,6 +136,18 @@ def test_tiny_study_end_to_end_then_resumed_without_work(fake_assets, tmp_path, 
     assert not [m for m in messages if 'training into' in m or '[table1]' in m], messages
     assert {m: (study_dir / 'niqe' / f'{m}.json').stat().st_mtime_ns for m in methods} == stamps
 
+    with pytest.raises(study.StudyError, match='full_wo_Lsc .* other settings'):
+        study.run_study(str(study_dir), log=messages.append, **dict(kwargs, iters=3))
+
+
+def test_unreadable_sheet_image_is_named(fake_assets):
+    from sclle_basicsr.contact_sheet import enhancer_sheet
+    weights = str(fake_assets / 'weights' / 'sclle_official.pth')
+    sheet = enhancer_sheet([str(fake_assets / 'lle_testsets' / 'DICM' / '0.png')], [('a', weights)], height=60)
+    assert sheet.shape == (60, 120, 3)
+    with pytest.raises(ValueError, match='cannot read image .*missing.png'):
+        enhancer_sheet([str(fake_assets / 'missing.png')], [('a', weights)])
+
 
 def test_missing_assets_are_named(tmp_path, monkeypatch, fake_assets):
     monkeypatch.setenv(ENV_VAR, str(fake_assets))
