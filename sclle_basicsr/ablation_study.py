@@ -309,9 +309,15 @@ def run_study(study_dir, runs=tuple(RUNS), iters=1500, crop=192, batch=2, precis
     if iters < 1 or crop < 8 or batch < 1:
         raise StudyError(f'--iters {iters}, --crop {crop}, --batch {batch}: need iters >= 1, crop >= 8, batch >= 1')
     study_dir = osp.abspath(study_dir)
-    dataroot = osp.abspath(dataroot or asset_path('lle_testsets'))
-    for s in sets:
-        _require_folder(osp.join(dataroot, s))
+    if dataroot:
+        dataroot = osp.abspath(dataroot)
+        missing = [s for s in sets if not ev.list_images(osp.join(dataroot, s))]
+        if missing:
+            raise StudyError(f'no images for set(s) {", ".join(missing)} under {dataroot} (options --dataroot, --sets)')
+    else:
+        dataroot = asset_path('lle_testsets')
+        for s in sets:
+            _require_folder(osp.join(dataroot, s))
     references = {}
     for method, parts in REFERENCE_WEIGHTS.items():
         references[method] = asset_path(*parts)

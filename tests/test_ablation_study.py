@@ -155,6 +155,8 @@ def test_missing_assets_are_named(tmp_path, monkeypatch, fake_assets):
     with pytest.raises(study.StudyError, match=f'BDD_night.*{ENV_VAR}'):
         study.run_study(str(tmp_path / 'study'), runs=('wo_Lc', ), base_options=random_vgg_base(tmp_path),
                         sets=('DICM', ))
+    with pytest.raises(study.StudyError, match=r'set\(s\) DICM under .*--dataroot'):
+        study.run_study(str(tmp_path / 'study'), dataroot=str(tmp_path), sets=('DICM', ))
     os.remove(fake_assets / 'weights' / 'zerodce_official.pth')
     with pytest.raises(study.StudyError, match=f'zerodce_official.pth.*{ENV_VAR}'):
         study.run_study(str(tmp_path / 'study'), sets=('DICM', ))
