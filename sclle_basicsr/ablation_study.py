@@ -299,7 +299,7 @@ def write_compare_sheet(path, images, methods, height=240):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def run_study(study_dir, runs=tuple(RUNS), iters=1500, crop=192, batch=2, precision='auto', seed=0, sets=ev.LLE_SETS,
+def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precision='auto', seed=0, sets=ev.LLE_SETS,
               max_images=None, dataroot=None, base_options=BASE_OPTIONS, log=print):
     """All five steps; returns the Markdown table.  Finished steps are skipped, so a rerun continues a stopped
     study."""

@@ -265,6 +265,17 @@ def test_flush_denormals_restores_previous_state():
         torch.set_flush_denormal(before)
 
 
+@pytest.mark.parametrize('backend,precision', RUNS)
+def test_backends_leave_the_callers_denormal_mode_alone(net, image, backend, precision):
+    """ONNX Runtime and OpenVINO set flush-to-zero on the calling thread; the caller's later maths must not change."""
+    before = _denormals_flushed()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        Enhancer(net=net, backend=backend, precision=precision).enhance_tensor(image)
+    assert _denormals_flushed() == before
+    assert float(torch.tensor([1e-39]).mul(1.0)) == (0.0 if before else pytest.approx(1e-39))
+
+
 @pytest.mark.parametrize('wrap', ['bare', 'params', 'params_ema', 'module', 'state_dict'])
 def test_checkpoint_formats(tmp_path, net, image, wrap):
     sd = net.state_dict()
