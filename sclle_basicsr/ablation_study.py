@@ -29,6 +29,7 @@ import yaml
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
 from sclle_basicsr.atomic_files import write_atomic
+from sclle_basicsr.inference.backends import cpu_flags
 
 BASE_OPTIONS = osp.join(REPO_ROOT, 'options', 'train', 'train_SCLLLE_assets_cpu.yml')
 RUNS = {  # run -> what it leaves out (Table 3's row)
@@ -70,12 +71,7 @@ class StudyError(ValueError):
 def cpu_has_native_bf16():
     """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 in ``/proc/cpuinfo``); without, bf16
     autocast is emulated and slower than fp32.  ``False`` where ``/proc/cpuinfo`` does not exist."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return re.search(r'\b(avx512_bf16|amx_bf16)\b', flags) is not None
+    return bool(cpu_flags() & {'avx512_bf16', 'amx_bf16'})
 
 
 def resolve_precision(precision):
