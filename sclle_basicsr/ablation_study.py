@@ -20,8 +20,6 @@ import json
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import cv2
 import yaml
@@ -29,6 +27,7 @@ import yaml
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
 from sclle_basicsr.atomic_files import write_atomic
+from sclle_basicsr.basicsr_runner import run_pipeline
 from sclle_basicsr.inference.backends import cpu_flags
 
 BASE_OPTIONS = osp.join(REPO_ROOT, 'options', 'train', 'train_SCLLLE_assets_cpu.yml')
@@ -205,19 +204,11 @@ _PROGRESS = re.compile(r'\[.*iter:\s*[\d,]+.*\]|Start training|End of training|R
 
 def train_run(study_dir, run, opt_file, log=print):
     """Train (or resume) one run through BasicSR's ``train_pipeline`` with ``study_dir`` as root."""
-    code = ('import sys; from sclle_basicsr import prepare_basicsr_runner; prepare_basicsr_runner(); '
-            'from basicsr.train import train_pipeline; train_pipeline(sys.argv.pop())')
-    cmd = [sys.executable, '-c', code, '-opt', opt_file, '--auto_resume', study_dir]
     log(f'[study] {run}: training into {run_dir(study_dir, run)}')
-    tail = []
-    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        for line in proc.stdout:
-            tail = (tail + [line])[-60:]
-            if _PROGRESS.search(line):
-                log(f'[study] {run}: {line.rstrip()}')
-    if proc.returncode != 0:
-        raise StudyError(f'training run {run} failed (exit {proc.returncode}, options {opt_file}); last output:\n'
-                         + ''.join(tail))
+    returncode, tail = run_pipeline('train', study_dir, ['-opt', opt_file, '--auto_resume'], show=_PROGRESS,
+                                    log=lambda line: log(f'[study] {run}: {line}'), keep_lines=60)
+    if returncode != 0:
+        raise StudyError(f'training run {run} failed (exit {returncode}, options {opt_file}); last output:\n' + tail)
     checkpoint = final_checkpoint(study_dir, run)
     if not osp.isfile(checkpoint):
         raise StudyError(f'training run {run} ended without {checkpoint}')

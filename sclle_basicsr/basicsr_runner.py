@@ -21,6 +21,8 @@ Why each fix exists:
 import itertools
 import os
 import os.path as osp
+import subprocess
+import sys
 import warnings
 
 import torch
@@ -210,3 +212,45 @@ def init_dist(launcher, backend='nccl', **kwargs):
         print('sclle_basicsr: no CUDA device, so the distributed backend is gloo instead of nccl', flush=True)
         backend = 'gloo'
     torch.distributed.init_process_group(backend=backend, **kwargs)
+
+
+def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200):
+    """Run BasicSR's ``train_pipeline`` or ``test_pipeline`` (``pipeline``: 'train' | 'test') in a fresh process with
+    ``root`` as its root folder (results, experiments) and ``args`` as its command line (``-opt FILE ...``).
+
+    A fresh process because BasicSR's runners keep global logger state.  Output lines matching the regular
+    expression ``show`` are passed to ``log`` as they come.  Returns ``(exit status, last keep_lines lines)``.
+    """
+    import re
+
+    from sclle_basicsr.assets import REPO_ROOT
+    cmd = [sys.executable, '-m', 'sclle_basicsr.basicsr_runner', pipeline, root, *args]
+    tail = []
+    # cwd: relative paths in option files are relative to the repository root (the README's convention)
+    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            tail = (tail + [line])[-keep_lines:]
+            if show is not None and re.search(show, line):
+                log(line.rstrip())
+    return proc.returncode, ''.join(tail)
+
+
+def main(argv=None):
+    """``python -m sclle_basicsr.basicsr_runner train|test ROOT -opt FILE [BasicSR options]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) < 2 or argv[0] not in ('train', 'test'):
+        sys.exit('usage: python -m sclle_basicsr.basicsr_runner train|test ROOT -opt FILE [BasicSR options]')
+    pipeline, root = argv[0], osp.abspath(argv[1])
+    import sclle_basicsr  # noqa: F401  (registers the archs, datasets, losses and models)
+    prepare_basicsr_runner()
+    sys.argv = [sys.argv[0]] + argv[2:]  # BasicSR's parse_options reads the command line
+    if pipeline == 'train':
+        from basicsr.train import train_pipeline
+        train_pipeline(root)
+    else:
+        from basicsr.test import test_pipeline
+        test_pipeline(root)
+
+
+if __name__ == '__main__':
+    main()

@@ -24,8 +24,6 @@ import glob
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 import time
 
 import cv2
@@ -277,24 +275,19 @@ def parse_runner_log(text, sets):
     return results
 
 
-def run_checkpoint_through_runner(name, weights, folders, out, save_img=False, timeout=None, log=print):
+def run_checkpoint_through_runner(name, weights, folders, out, save_img=False, log=print):
     """Generate ``<out>/options/test_<name>.yml``, run BasicSR's test runner on it, return the parsed log."""
     os.makedirs(osp.join(out, 'options'), exist_ok=True)
     opt_file = write_table1_options(osp.join(out, 'options', f'test_{name}.yml'), name, weights, folders,
                                     save_img=save_img)
-    code = ('import sys; import sclle_basicsr; from basicsr.test import test_pipeline; '
-            'root = sys.argv.pop(); test_pipeline(root)')
-    cmd = [sys.executable, '-c', code, '-opt', opt_file, out]
-    tail = []
-    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        for line in proc.stdout:  # progress: the runner's per-set lines, as they come
-            tail = (tail + [line])[-200:]
-            if re.search(r'INFO: (Testing .*\.\.\.|Number of test images)|# niqe:|cannot score|left out', line):
-                log(f'[table1] {name} runner: {line.strip()}')
-        returncode = proc.wait(timeout=timeout)
+    from sclle_basicsr.basicsr_runner import run_pipeline
+    returncode, tail = run_pipeline(  # progress: the runner's per-set lines, as they come
+        'test', out, ['-opt', opt_file],
+        show=r'INFO: (Testing .*\.\.\.|Number of test images)|# niqe:|cannot score|left out',
+        log=lambda line: log(f'[table1] {name} runner: {line.strip()}'))
     logs = sorted(glob.glob(osp.join(out, 'results', name, f'test_{name}_*.log')), key=osp.getmtime)
     if returncode != 0:
-        raise EvaluationError(f'BasicSR test runner failed for {name} ({opt_file}):\n{"".join(tail)[-3000:]}')
+        raise EvaluationError(f'BasicSR test runner failed for {name} ({opt_file}):\n{tail[-3000:]}')
     if not logs:
         raise EvaluationError(f'BasicSR test runner wrote no log for {name} under {osp.join(out, "results")}')
     with open(logs[-1]) as f:
