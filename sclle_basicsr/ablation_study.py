@@ -20,6 +20,7 @@ import json
 import os
 import os.path as osp
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import yaml
@@ -202,11 +203,13 @@ def final_checkpoint(study_dir, run):
 _PROGRESS = re.compile(r'\[.*iter:\s*[\d,]+.*\]|Start training|End of training|Resuming training|Traceback|Error')
 
 
-def train_run(study_dir, run, opt_file, log=print):
-    """Train (or resume) one run through BasicSR's ``train_pipeline`` with ``study_dir`` as root."""
-    log(f'[study] {run}: training into {run_dir(study_dir, run)}')
+def train_run(study_dir, run, opt_file, log=print, threads=None):
+    """Train (or resume) one run through BasicSR's ``train_pipeline`` with ``study_dir`` as root, on ``threads``
+    CPU threads (default: torch's)."""
+    log(f'[study] {run}: training into {run_dir(study_dir, run)}' + (f' on {threads} thread(s)' if threads else ''))
+    env = {'OMP_NUM_THREADS': str(threads)} if threads else None
     returncode, tail = run_pipeline('train', study_dir, ['-opt', opt_file, '--auto_resume'], show=_PROGRESS,
-                                    log=lambda line: log(f'[study] {run}: {line}'), keep_lines=60)
+                                    log=lambda line: log(f'[study] {run}: {line}'), keep_lines=60, env=env)
     if returncode != 0:
         raise StudyError(f'training run {run} failed (exit {returncode}, options {opt_file}); last output:\n' + tail)
     checkpoint = final_checkpoint(study_dir, run)
@@ -286,10 +289,25 @@ def write_compare_sheet(path, images, methods, height=240):
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def train_runs(study_dir, pending, jobs, log=print):
+    """Train ``pending`` (``[(run, options file)]``) ``jobs`` at a time, the CPU's cores shared among them.
+
+    Why parallel: DCE-Net's 32-channel convolutions barely use a second core; two single-threaded runs side by side
+    train about twice as fast as one run on two threads (docs/reproduction.md, 'Ablation study').
+    """
+    jobs = max(1, min(jobs, len(pending)))
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    if jobs == 1:
+        return {run: train_run(study_dir, run, opt_file, log) for run, opt_file in pending}
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = {run: pool.submit(train_run, study_dir, run, opt_file, log, threads) for run, opt_file in pending}
+        return {run: future.result() for run, future in futures.items()}
+
+
 def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precision='auto', seed=0, sets=ev.LLE_SETS,
-              max_images=None, dataroot=None, base_options=BASE_OPTIONS, log=print):
+              max_images=None, dataroot=None, base_options=BASE_OPTIONS, log=print, jobs=1):
     """All five steps; returns the Markdown table.  Finished steps are skipped, so a rerun continues a stopped
-    study."""
+    study.  ``jobs``: training runs side by side."""
     unknown = [r for r in runs if r not in RUNS]
     if unknown:
         raise StudyError(f'unknown run(s) {", ".join(unknown)} (--runs): choose from {", ".join(RUNS)}')
@@ -317,7 +335,7 @@ def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precis
 
     folders = prepare_data(osp.join(study_dir, 'data'), log)
     common = common_options(load_options(base_options), folders, iters, crop, batch, seed, precision)
-    checkpoints = {}
+    checkpoints, pending = {}, []
     for run in runs:
         opt, opt_file = run_options(common, run), osp.join(study_dir, 'options', f'ablation_{run}.yml')
         if osp.isdir(run_dir(study_dir, run)) and osp.isfile(opt_file):
@@ -330,8 +348,9 @@ def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precis
         if osp.isfile(checkpoint):
             log(f'[study] {run}: done ({checkpoint})')
         else:
-            checkpoint = train_run(study_dir, run, opt_file, log)
+            pending.append((run, opt_file))
         checkpoints[run] = checkpoint
+    checkpoints.update(train_runs(study_dir, pending, jobs, log))
 
     methods = [(INPUT, None)] + list(checkpoints.items()) + list(references.items())
     scores = {m: score_method(study_dir, m, w, sets, dataroot, max_images, log) for m, w in methods}

@@ -214,12 +214,13 @@ def init_dist(launcher, backend='nccl', **kwargs):
     torch.distributed.init_process_group(backend=backend, **kwargs)
 
 
-def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200):
+def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200, env=None):
     """Run BasicSR's ``train_pipeline`` or ``test_pipeline`` (``pipeline``: 'train' | 'test') in a fresh process with
     ``root`` as its root folder (results, experiments) and ``args`` as its command line (``-opt FILE ...``).
 
     A fresh process because BasicSR's runners keep global logger state.  Output lines matching the regular
-    expression ``show`` are passed to ``log`` as they come.  Returns ``(exit status, last keep_lines lines)``.
+    expression ``show`` are passed to ``log`` as they come; ``env`` adds environment variables (``OMP_NUM_THREADS``).
+    Returns ``(exit status, last keep_lines lines)``.
     """
     import re
 
@@ -227,7 +228,8 @@ def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200):
     cmd = [sys.executable, '-m', 'sclle_basicsr.basicsr_runner', pipeline, root, *args]
     tail = []
     # cwd: relative paths in option files are relative to the repository root (the README's convention)
-    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=dict(os.environ, **(env or {}))) as proc:
         for line in proc.stdout:
             tail = (tail + [line])[-keep_lines:]
             if show is not None and re.search(show, line):

@@ -2,13 +2,14 @@
 one seed, score NIQE on the five sets (Table 1 protocol) beside the input and the released weights, draw one
 comparison sheet.  Stopped, it continues where it was when run again with the same --study_dir.
 
-    python scripts/run_ablation_study.py [--iters 2000 --crop 192 --batch 2 --precision auto]
+    python scripts/run_ablation_study.py [--iters 2000 --crop 192 --batch 2 --precision auto --jobs N]
         [--runs full_wo_Lsc wo_Lc ...] [--study_dir experiments/ablation_study] [--sets DICM LIME] [--max_images N]
 
 Writes under --study_dir: data/, options/, experiments/ablation_<run>/ (BasicSR's run folders), niqe/<method>.json,
 table3.md, table3.csv, compare.png.
 """
 import argparse
+import os
 import sys
 
 import sclle_basicsr  # noqa: F401  (compat fixes, registration)
@@ -30,11 +31,13 @@ def main(argv=None):
     p.add_argument('--sets', nargs='+', default=list(ev.LLE_SETS), help='test sets for NIQE and the sheet')
     p.add_argument('--dataroot', default=None, help='folder holding the sets (default: the assets\' lle_testsets)')
     p.add_argument('--max_images', type=int, default=None, help='first N images per set for NIQE (quick runs)')
+    p.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
+                   help='training runs side by side, the cores shared among them (default: one per core)')
     p.add_argument('--base_options', default=study.BASE_OPTIONS, help='training recipe the runs start from')
     args = p.parse_args(argv)
     try:
         md = study.run_study(args.study_dir, args.runs, args.iters, args.crop, args.batch, args.precision, args.seed,
-                             args.sets, args.max_images, args.dataroot, args.base_options)
+                             args.sets, args.max_images, args.dataroot, args.base_options, jobs=args.jobs)
     except (study.StudyError, ev.EvaluationError, OSError) as err:
         sys.exit(f'error: {err}')
     print(md)

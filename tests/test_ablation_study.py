@@ -110,9 +110,11 @@ def test_tiny_study_end_to_end_then_resumed_without_work(fake_assets, tmp_path, 
     study_dir = tmp_path / 'study'
     runs = ('full_wo_Lsc', 'wo_neg')
     kwargs = dict(runs=runs, iters=2, crop=32, batch=2, precision='fp32', seed=3, sets=('DICM', ), max_images=1,
-                  base_options=random_vgg_base(tmp_path))
+                  base_options=random_vgg_base(tmp_path), jobs=2)
     messages = []
     md = study.run_study(str(study_dir), log=messages.append, **kwargs)
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert sum(f'on {threads} thread(s)' in m for m in messages) == 2, messages  # both runs side by side
 
     for run in runs:
         assert osp.isfile(study.final_checkpoint(str(study_dir), run))
