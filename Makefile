@@ -6,16 +6,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sclle-installed
 
-.PHONY: install test test-second-env demo lle5 ablation clean-venv
+.PHONY: install lint test test-second-env demo lle5 ablation clean-venv
 
 install: $(STAMP)
 
-EXTRAS := tests,export,openvino,mmcv-lite
+EXTRAS := tests,lint,export,openvino,mmcv-lite
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	PIP_CONSTRAINT=requirements/constraints.txt $(PY) -m pip install -e '.[$(EXTRAS)]'
 	touch $(STAMP)
+
+lint: $(STAMP)  ## ruff: pycodestyle, pyflakes and import order (settings in pyproject.toml)
+	$(PY) -m ruff check .
 
 test: $(STAMP)  ## run the test suite (CPU, no downloads; uses ../shared/assets when present)
 	$(PY) -m pytest -ra tests

@@ -29,6 +29,7 @@ from sclle_basicsr import evaluation as ev
 from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
 from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.basicsr_runner import run_pipeline
+from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference.backends import cpu_flags
 
 BASE_OPTIONS = osp.join(REPO_ROOT, 'options', 'train', 'train_SCLLLE_assets_cpu.yml')
@@ -84,7 +85,7 @@ def resolve_precision(precision):
 
 
 def _require_folder(path):
-    if not osp.isdir(path) or not ev.list_images(path):
+    if not osp.isdir(path) or not list_images(path):
         raise StudyError(f'asset folder {path} is missing or holds no images (set {ENV_VAR} to the shared assets '
                          'folder)')
     return path
@@ -102,18 +103,18 @@ def prepare_data(data_dir, log=print):
     lowlight = [_require_folder(asset_path('lowlight_unlabelled', name)) for name in ('LOL_low', 'BDD_night')]
     sice = osp.join(data_dir, 'sice')
     folders = {c: osp.join(sice, c) for c in ('positive', 'under', 'over')}
-    if not all(osp.isdir(f) and ev.list_images(f) for f in folders.values()):
+    if not all(osp.isdir(f) and list_images(f) for f in folders.values()):
         result = split_exposures(sice_src, sice)
         log(f'[study] split {sice_src} into {sice}: {result.counts}')
     folders['lq'] = osp.join(data_dir, 'lq')
     os.makedirs(folders['lq'], exist_ok=True)
     for src in lowlight + [folders['under']]:
-        for path in ev.list_images(src):
+        for path in list_images(src):
             link = osp.join(folders['lq'], f'{osp.basename(src)}_{osp.basename(path)}')
             if not osp.lexists(link):
                 os.symlink(osp.realpath(path), link)
     for key, folder in folders.items():
-        if not ev.list_images(folder):
+        if not list_images(folder):
             raise StudyError(f'no {key} images in {folder} (made from {sice_src}; check the exposure bands)')
     return folders
 
@@ -316,7 +317,7 @@ def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precis
     study_dir = osp.abspath(study_dir)
     if dataroot:
         dataroot = osp.abspath(dataroot)
-        missing = [s for s in sets if not ev.list_images(osp.join(dataroot, s))]
+        missing = [s for s in sets if not list_images(osp.join(dataroot, s))]
         if missing:
             raise StudyError(f'no images for set(s) {", ".join(missing)} under {dataroot} (options --dataroot, --sets)')
     else:
@@ -355,7 +356,7 @@ def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precis
     methods = [(INPUT, None)] + list(checkpoints.items()) + list(references.items())
     scores = {m: score_method(study_dir, m, w, sets, dataroot, max_images, log) for m, w in methods}
     md = write_table3(study_dir, scores, sets, budget)
-    images = [ev.list_images(osp.join(dataroot, s))[0] for s in sets]
+    images = [list_images(osp.join(dataroot, s))[0] for s in sets]
     sheet = write_compare_sheet(osp.join(study_dir, 'compare.png'), images,
                                 list(checkpoints.items()) + [(SCLLE_RELEASED, references[SCLLE_RELEASED])])
     log(f'[study] written {osp.join(study_dir, "table3.md")}, .csv and {sheet}')

@@ -27,8 +27,7 @@ import warnings
 
 import torch
 from basicsr.data.data_sampler import EnlargedSampler
-from basicsr.utils import check_resume, get_root_logger
-from basicsr.utils import dist_util
+from basicsr.utils import check_resume, dist_util, get_root_logger
 
 from sclle_basicsr.atomic_files import remove_stale_temporaries
 

@@ -27,8 +27,8 @@ import numpy as np
 
 from sclle_basicsr import _compat  # noqa: F401  (before torch-dependent imports of basicsr)
 from sclle_basicsr.assets import ENV_VAR, asset_path
-from sclle_basicsr.atomic_files import is_temporary, remove_stale_temporaries, write_atomic
-from sclle_basicsr.data.image_checks import IMAGE_EXTENSIONS, is_image_file
+from sclle_basicsr.atomic_files import remove_stale_temporaries, write_atomic
+from sclle_basicsr.image_files import IMAGE_EXTENSIONS, is_image_file, walk_files
 from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer, InvalidImageError, check_pixels
 
 MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
@@ -255,16 +255,8 @@ def collect_inputs(input_path, recursive):
         raise ValueError(f'input {input_path} not found')
     root = osp.abspath(input_path)
     images, skipped = [], []
-    if recursive:
-        walk = ((d, sorted(fs)) for d, ds, fs in os.walk(root) if not ds.sort())
-    else:
-        walk = [(root, sorted(f for f in os.listdir(root) if osp.isfile(osp.join(root, f))))]
-    for folder, files in walk:
-        for name in files:
-            if is_temporary(name):
-                continue
-            path = osp.join(folder, name)
-            (images if is_image_file(name) else skipped).append(path)
+    for path in walk_files(root, recursive):
+        (images if is_image_file(path) else skipped).append(path)
     return root, images, skipped
 
 

@@ -32,12 +32,12 @@ import torch
 
 from sclle_basicsr.assets import REPO_ROOT, asset_path
 from sclle_basicsr.atomic_files import atomic_open, write_atomic
+from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference import CheckpointError, read_dcenet_state_dict
 from sclle_basicsr.unscorable import mean_or_nan, score_or_none
 
 IDENTITY = 'identity'
 LLE_SETS = ('DICM', 'LIME', 'MEF', 'NPE', 'VV')
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
 CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light', 'traffic sign',
                       'vegetation', 'terrain', 'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle',
                       'bicycle')
@@ -97,10 +97,6 @@ def make_output_dir(out, overwrite=False):
 
 def default_out(prefix):
     return osp.join(REPO_ROOT, 'results', f'{prefix}_{datetime.datetime.now():%Y%m%d_%H%M%S}')
-
-
-def list_images(folder):
-    return sorted(p for p in glob.glob(osp.join(folder, '*')) if osp.splitext(p)[1].lower() in IMAGE_EXTS)
 
 
 def write_table(rows, columns, md_path, csv_path, title, notes=(), fmt=None):

@@ -15,7 +15,11 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), osp.pardir)))
 
 from sclle_basicsr.data.exposure_split import (  # noqa: E402
-    DEFAULT_OVER_MIN, DEFAULT_POSITIVE_RANGE, DEFAULT_UNDER_MAX, split_exposures)
+    DEFAULT_OVER_MIN,
+    DEFAULT_POSITIVE_RANGE,
+    DEFAULT_UNDER_MAX,
+    split_exposures,
+)
 
 
 def main(argv=None):

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_options import differences
 
 from sclle_basicsr import ablation_study as study
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.assets import ENV_VAR, REPO_ROOT
-from test_options import differences
 
 RUN_CHANGES = {  # run -> the (section, key) pairs that may differ from the options all runs share
     'full_wo_Lsc': set(),

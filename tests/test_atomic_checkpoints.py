@@ -1,8 +1,6 @@
 """Atomic files and the models' atomic checkpoint / training-state saving (same files as BasicSR's)."""
 import os
-import stat
 
-import pytest
 import torch
 from basicsr.models.base_model import BaseModel
 

@@ -8,8 +8,12 @@ import pytest
 import torch
 from basicsr.data.data_sampler import EnlargedSampler
 
-from sclle_basicsr.basicsr_runner import (ResumableEnlargedSampler, UnreadableStateError, load_resume_state,
-                                          read_training_state)
+from sclle_basicsr.basicsr_runner import (
+    ResumableEnlargedSampler,
+    UnreadableStateError,
+    load_resume_state,
+    read_training_state,
+)
 
 
 def write_run(root, iters, corrupt=()):

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from basicsr.archs import build_network
-
 from conftest import require_asset
+
 from sclle_basicsr.archs.dcenet_arch import DCENet, flush_subnormals_
 
 RELEASED = ['sclle_official.pth', 'zerodce_official.pth']

@@ -55,6 +55,7 @@ def test_plot_training_log_merges_resumed_logs(tmp_path):
 def test_compare_sheet_rows_and_columns(tmp_path):
     import compare_sheet
     import torch
+
     from sclle_basicsr.archs.dcenet_arch import DCENet
     torch.manual_seed(0)
     weights = tmp_path / 'net.pth'

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from sclle_basicsr import atomic_files, enhance
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.archs.dcenet_arch import DCENet
+from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.enhance import encode_image, main, read_image
 from sclle_basicsr.inference import Enhancer
 

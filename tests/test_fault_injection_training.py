@@ -17,10 +17,10 @@ import time
 
 import pytest
 import torch
+from test_train_pipeline import data, run_factory  # noqa: F401  (fixtures)
 
 from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.atomic_files import is_temporary
-from test_train_pipeline import data, run_factory  # noqa: F401  (fixtures)
 
 TOTAL_ITER = 6  # two 3-iteration epochs, a checkpoint and a state at every iteration
 

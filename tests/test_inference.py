@@ -7,9 +7,20 @@ import pytest
 import torch
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.inference import (BackendUnavailable, CheckpointError, Enhancer, InvalidImageError,
-                                     InvalidWeightsError, NonFiniteOutputError, enhance_tensor, flush_denormals,
-                                     load_enhancer, read_dcenet_state_dict, select_backend, unwrap_state_dict)
+from sclle_basicsr.inference import (
+    BackendUnavailable,
+    CheckpointError,
+    Enhancer,
+    InvalidImageError,
+    InvalidWeightsError,
+    NonFiniteOutputError,
+    enhance_tensor,
+    flush_denormals,
+    load_enhancer,
+    read_dcenet_state_dict,
+    select_backend,
+    unwrap_state_dict,
+)
 from sclle_basicsr.inference.backends import _denormals_flushed, backend_for, openvino_native_bf16
 
 CPU = torch.device('cpu')

@@ -1,10 +1,10 @@
-import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
 import yaml
 from basicsr.losses import build_loss
 from torch import nn
 
+import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from sclle_basicsr.losses.color_constancy_loss import ColorConstancyLoss
 from sclle_basicsr.losses.contrastive_loss import SCLContrastiveLoss
 from sclle_basicsr.losses.feature_retention_loss import FeatureRetentionLoss
@@ -87,7 +87,8 @@ def _manual_contrastive(loss, pred, pos, negs):
             return m @ m.t() / (c * h * w)
 
         def d_gram(a, b):
-            return sum(float(((gram(feats[a][l]) - gram(feats[b][l]))**2).sum()) for l in ('relu1_2', 'relu2_2'))
+            return sum(float(((gram(feats[a][layer]) - gram(feats[b][layer]))**2).sum())
+                       for layer in ('relu1_2', 'relu2_2'))
 
         def d_mean(a, b):
             return float((a[i].mean(0) - b[i].mean(0)).abs().mean())

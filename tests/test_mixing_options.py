@@ -8,11 +8,10 @@ import torch
 import yaml
 from basicsr.data import build_dataset
 from basicsr.models import build_model
-from torch.utils.data import default_collate
-
 from test_options import load
 from test_train_pipeline import TINY_SEGMENTOR
 from test_unpaired_contrastive_dataset import coord_image, sample_folder, write
+from torch.utils.data import default_collate
 
 RANDOM_VGG = {'weights_format': 'random'}
 FILES = {  # option file -> the losses it logs

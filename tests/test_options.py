@@ -8,11 +8,11 @@ import pytest
 import torch
 import yaml
 from basicsr.utils.options import ordered_yaml
+from test_train_pipeline import TINY_SEGMENTOR
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.losses.scl_losses import SCLLosses
-from test_train_pipeline import TINY_SEGMENTOR
 
 RECIPE = 'options/train/train_SCLLLE_cityscapes_sice.yml'
 ABLATIONS = {  # file suffix -> the (section, key) pairs that may differ from the recipe

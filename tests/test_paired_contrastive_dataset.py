@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import torch
+from basicsr.data import build_dataset
+from test_unpaired_contrastive_dataset import CROP, H, W, coord_image, coord_label, sample_folder, write
 
 import sclle_basicsr  # noqa: F401  (compat fixes, registration)
-from basicsr.data import build_dataset
 from sclle_basicsr.data.paired_contrastive_dataset import PairedContrastiveDataset
-from test_unpaired_contrastive_dataset import CROP, H, W, coord_image, coord_label, sample_folder, write
 
 
 def paired_opt(root, **extra):

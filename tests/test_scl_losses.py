@@ -1,10 +1,10 @@
-import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
 import yaml
+from conftest import TINY_SEGMENTOR_CFG
 from torch import nn
 
-from conftest import TINY_SEGMENTOR_CFG
+import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus
 from sclle_basicsr.archs.vgg_arch import FrozenVGG16Features
 from sclle_basicsr.losses.contrastive_loss import SCLContrastiveLoss

@@ -2,14 +2,14 @@ import copy
 import logging
 import os.path as osp
 
-import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
-from basicsr.archs import build_network
 import torch.nn.functional as F
+from basicsr.archs import build_network
+from conftest import TINY_SEGMENTOR_CFG
 from torch import nn
 
-from conftest import TINY_SEGMENTOR_CFG
+import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus, default_config_path, fold_batch_norms
 
 TINY = {**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 5}
@@ -111,7 +111,7 @@ def test_key_mismatch_is_an_error_unless_allowed(saved, tmp_path):
     capture = _Capture()
     logging.getLogger('basicsr').addHandler(capture)
     try:
-        net = tiny(checkpoint=str(path), allow_key_mismatch=True)
+        tiny(checkpoint=str(path), allow_key_mismatch=True)
     finally:
         logging.getLogger('basicsr').removeHandler(capture)
     assert any('missing keys' in m and 'conv_seg' in m for m in capture.messages)

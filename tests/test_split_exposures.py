@@ -1,7 +1,7 @@
 """scripts/split_exposures.py and sclle_basicsr.data.exposure_split: bands, links, no overwrite, errors."""
+import importlib.util
 import os
 import os.path as osp
-import importlib.util
 
 import cv2
 import numpy as np
@@ -11,6 +11,7 @@ from sclle_basicsr.data.exposure_split import classify_level, mean_grey_level, s
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
 from sclle_basicsr.assets import assets_root  # noqa: E402
+
 ASSETS = assets_root()
 SICE = osp.join(ASSETS, 'sice_part1_subset')
 SCRIPT = osp.join(REPO, 'scripts', 'split_exposures.py')

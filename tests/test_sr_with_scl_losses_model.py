@@ -1,9 +1,9 @@
-import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
 import yaml
 from basicsr.models import build_model
 
+import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from sclle_basicsr.models.sr_with_scl_losses_model import SRWithSCLLossesModel
 
 OPT_YAML = """

@@ -1,12 +1,12 @@
 """Each registered SCL-LLE loss as pixel_opt / perceptual_opt of BasicSR's stock SRModel, which calls
 loss(output, gt): it either does what its docstring says with gt, or refuses naming the options and the way out."""
-import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
 import yaml
 from basicsr.models import build_model
 from basicsr.models.sr_model import SRModel
 
+import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from sclle_basicsr.losses.contrastive_loss import SCLContrastiveLoss
 from sclle_basicsr.losses.feature_retention_loss import FeatureRetentionLoss
 

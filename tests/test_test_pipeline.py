@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 from basicsr.metrics import calculate_niqe
-
 from conftest import require_asset
 from test_dcenet_arch import reference_forward
+
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.assets import REPO_ROOT
 
@@ -161,8 +161,9 @@ def test_images_niqe_cannot_score_are_named_and_left_out(tmp_path):
 def test_float_images_are_skipped_by_name(tmp_path):
     """A float TIFF passes PIL's decode but not the runner's OpenCV read: skipped with its name, not a crash."""
     tifffile = pytest.importorskip('tifffile')
-    import sclle_basicsr  # noqa: F401  (registration)
     from basicsr.data import build_dataset
+
+    import sclle_basicsr  # noqa: F401  (registration)
     cv2.imwrite(str(tmp_path / 'good.png'), np.full((20, 24, 3), 40, np.uint8))
     tifffile.imwrite(tmp_path / 'float.tif', np.full((20, 24), 0.2, np.float32))
     records = []

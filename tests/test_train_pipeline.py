@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY_SEGMENTOR_CFG
+
 from sclle_basicsr.assets import REPO_ROOT
 
 # A tiny DeepLabv3+ with random weights: the pipeline is real, the semantics are not (JSON is YAML flow style).

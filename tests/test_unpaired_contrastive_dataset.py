@@ -8,15 +8,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from basicsr.data import build_dataset
 from basicsr.utils import set_random_seed
-from sclle_basicsr.data.unpaired_contrastive_dataset import (CITYSCAPES_ID_TO_TRAINID, UnpairedContrastiveDataset,
-                                                             labelids_to_trainids)
+
+import sclle_basicsr  # noqa: F401  (compat fixes, registration)
+from sclle_basicsr.data.unpaired_contrastive_dataset import (
+    CITYSCAPES_ID_TO_TRAINID,
+    labelids_to_trainids,
+)
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
 from sclle_basicsr.assets import assets_root  # noqa: E402
+
 ASSETS = assets_root()
 
 W, H, CROP = 48, 40, 32

@@ -1,17 +1,17 @@
-import os
 from pathlib import Path
 
-import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 import pytest
 import torch
 import yaml
 from basicsr.archs import build_network
 from torch import nn
 
+import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from sclle_basicsr.archs.vgg_arch import CAFFE_BGR_MEAN, FrozenVGG16Features
 
 REPO = Path(__file__).resolve().parents[1]
 from sclle_basicsr.assets import assets_root  # noqa: E402
+
 ASSETS = Path(assets_root())
 CAFFE_VGG = ASSETS / 'weights' / 'vgg16_imagenet_caffe_bgr_features.pth'
 RELUS = ('relu1_2', 'relu2_2', 'relu3_3', 'relu4_3')

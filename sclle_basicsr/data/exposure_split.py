@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from sclle_basicsr.data.image_checks import is_image_file
+from sclle_basicsr.image_files import list_images
 
 UNDER, POSITIVE, OVER = 'under', 'positive', 'over'
 CATEGORIES = (POSITIVE, UNDER, OVER)
@@ -85,16 +85,6 @@ def classify_level(level, under_max=DEFAULT_UNDER_MAX, positive_range=DEFAULT_PO
     return None
 
 
-def _list_images(input_dir, recursive, exclude):
-    found = []
-    for root, dirs, files in os.walk(input_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.') and osp.abspath(osp.join(root, d)) not in exclude)
-        found.extend(osp.join(root, f) for f in sorted(files) if not f.startswith('.') and is_image_file(f))
-        if not recursive:
-            break
-    return found
-
-
 def split_exposures(input_dir, output_dir, under_max=DEFAULT_UNDER_MAX, positive_range=DEFAULT_POSITIVE_RANGE,
                     over_min=DEFAULT_OVER_MIN, copy=False, recursive=False, dry_run=False, logger=None):
     """Classify every image of ``input_dir`` by mean grey level and link (or copy) it into
@@ -122,7 +112,7 @@ def split_exposures(input_dir, output_dir, under_max=DEFAULT_UNDER_MAX, positive
     if not osp.isdir(input_dir):
         raise FileNotFoundError(f'Input folder {osp.abspath(input_dir)} does not exist or is not a folder.')
     exclude = {osp.abspath(osp.join(output_dir, c)) for c in CATEGORIES}
-    paths = _list_images(input_dir, recursive, exclude)
+    paths = list_images(input_dir, recursive, exclude)
     if not paths:
         raise ValueError(f'No image file in {osp.abspath(input_dir)} '
                          f'({"recursively" if recursive else "not recursive; try --recursive"}).')

@@ -3,11 +3,7 @@ import os.path as osp
 
 from PIL import Image
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
-
-
-def is_image_file(path):
-    return path.lower().endswith(IMAGE_EXTENSIONS)
+from sclle_basicsr.image_files import IMAGE_EXTENSIONS, is_image_file
 
 
 def probe_image(path):

@@ -3,9 +3,14 @@ import os.path as osp
 
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from sclle_basicsr.data.image_checks import is_image_file, probe_image
-from sclle_basicsr.data.unpaired_contrastive_dataset import (UnpairedContrastiveDataset, _require_folder, _stem,
-                                                              _walk_files, check_companion)
+from sclle_basicsr.data.image_checks import probe_image
+from sclle_basicsr.data.unpaired_contrastive_dataset import (
+    UnpairedContrastiveDataset,
+    _require_folder,
+    _stem,
+    check_companion,
+)
+from sclle_basicsr.image_files import is_image_file, walk_files
 
 
 @DATASET_REGISTRY.register()
@@ -33,7 +38,7 @@ class PairedContrastiveDataset(UnpairedContrastiveDataset):
 
     def _pair_ground_truths(self, check):
         index = {}
-        for path in _walk_files(self.gt_folder, recursive=True):
+        for path in walk_files(self.gt_folder, recursive=True):
             if not is_image_file(path):
                 continue
             previous = index.setdefault(_stem(path), path)

@@ -11,7 +11,8 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from PIL import Image
 from torch.utils import data as data
 
-from sclle_basicsr.data.image_checks import is_image_file, screen_image_paths
+from sclle_basicsr.data.image_checks import screen_image_paths
+from sclle_basicsr.image_files import is_image_file, walk_files
 
 IGNORE_INDEX = 255
 INPUT_SUFFIX = '_leftImg8bit'
@@ -38,17 +39,6 @@ def labelids_to_trainids(label):
     if label.min(initial=0) < 0 or label.max(initial=0) > 255:
         raise ValueError(f'labelIds outside 0..255 (min {label.min()}, max {label.max()})')
     return _ID_TO_TRAINID_LUT[label.astype(np.intp)]
-
-
-def _walk_files(folder, recursive):
-    """Sorted file paths under ``folder`` (hidden files and folders skipped)."""
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        found.extend(osp.join(root, f) for f in sorted(files) if not f.startswith('.'))
-        if not recursive:
-            break
-    return found
 
 
 def _require_folder(folder, option):
@@ -216,12 +206,12 @@ class UnpairedContrastiveDataset(data.Dataset):
         return ranges
 
     def _scan_inputs(self, folder, check):
-        files = [p for p in _walk_files(folder, recursive=True) if is_image_file(p)]
+        files = [p for p in walk_files(folder, recursive=True) if is_image_file(p)]
         cityscapes = [p for p in files if _stem(p).endswith(INPUT_SUFFIX)]
         if cityscapes:
             paths = cityscapes
         else:
-            paths = [p for p in _walk_files(folder, recursive=False) if is_image_file(p)]
+            paths = [p for p in walk_files(folder, recursive=False) if is_image_file(p)]
         if not paths:
             raise ValueError(f'No image in {osp.abspath(folder)} (option dataroot_lq): neither '
                              f'*{INPUT_SUFFIX}.<ext> files in its tree nor image files directly in it.')
@@ -236,7 +226,7 @@ class UnpairedContrastiveDataset(data.Dataset):
 
     def _pair_labels(self, check):
         index = {}  # key -> {kind: path}
-        for path in _walk_files(self.label_folder, recursive=True):
+        for path in walk_files(self.label_folder, recursive=True):
             if not is_image_file(path):
                 continue
             key_kind = _label_key(path)
@@ -268,7 +258,7 @@ class UnpairedContrastiveDataset(data.Dataset):
 
     def _scan_samples(self, folder, option, check):
         folder = _require_folder(folder, option)
-        files = _walk_files(folder, recursive=False)
+        files = walk_files(folder, recursive=False)
         if check:
             return screen_image_paths(files, folder, option, self.logger)
         paths = [p for p in files if is_image_file(p)]

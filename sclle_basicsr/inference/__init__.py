@@ -7,12 +7,28 @@ benchmark use it.
 * :mod:`.enhancer`: :func:`enhance_tensor` and :class:`Enhancer`, which check the pixels and the output the same way
   for every backend.
 """
-from sclle_basicsr.inference.backends import (BACKENDS, PRECISIONS, BackendUnavailable, InvalidWeightsError,
-                                              flush_denormals, resolve_device, select_backend)
-from sclle_basicsr.inference.checkpoints import (CheckpointError, load_enhancer, read_dcenet_state_dict,
-                                                 unwrap_state_dict)
-from sclle_basicsr.inference.enhancer import (Enhancer, InvalidImageError, NonFiniteOutputError, check_pixels,
-                                              enhance_tensor)
+from sclle_basicsr.inference.backends import (
+                                              BACKENDS,
+                                              PRECISIONS,
+                                              BackendUnavailable,
+                                              InvalidWeightsError,
+                                              flush_denormals,
+                                              resolve_device,
+                                              select_backend,
+)
+from sclle_basicsr.inference.checkpoints import (
+                                              CheckpointError,
+                                              load_enhancer,
+                                              read_dcenet_state_dict,
+                                              unwrap_state_dict,
+)
+from sclle_basicsr.inference.enhancer import (
+                                              Enhancer,
+                                              InvalidImageError,
+                                              NonFiniteOutputError,
+                                              check_pixels,
+                                              enhance_tensor,
+)
 
 __all__ = [
     'BACKENDS', 'PRECISIONS', 'BackendUnavailable', 'CheckpointError', 'Enhancer', 'InvalidImageError',
