@@ -8,26 +8,26 @@ benchmark use it.
   for every backend.
 """
 from sclle_basicsr.inference.backends import (
-                                              BACKENDS,
-                                              PRECISIONS,
-                                              BackendUnavailable,
-                                              InvalidWeightsError,
-                                              flush_denormals,
-                                              resolve_device,
-                                              select_backend,
+    BACKENDS,
+    PRECISIONS,
+    BackendUnavailable,
+    InvalidWeightsError,
+    flush_denormals,
+    resolve_device,
+    select_backend,
 )
 from sclle_basicsr.inference.checkpoints import (
-                                              CheckpointError,
-                                              load_enhancer,
-                                              read_dcenet_state_dict,
-                                              unwrap_state_dict,
+    CheckpointError,
+    load_enhancer,
+    read_dcenet_state_dict,
+    unwrap_state_dict,
 )
 from sclle_basicsr.inference.enhancer import (
-                                              Enhancer,
-                                              InvalidImageError,
-                                              NonFiniteOutputError,
-                                              check_pixels,
-                                              enhance_tensor,
+    Enhancer,
+    InvalidImageError,
+    NonFiniteOutputError,
+    check_pixels,
+    enhance_tensor,
 )
 
 __all__ = [
