@@ -36,13 +36,14 @@ from contextlib import nullcontext
 import torch
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), osp.pardir)))
-from basicsr.models import build_model  # noqa: E402
-from benchmark_inference import PeakRSS, _cpu_name  # noqa: E402  (scripts/ is on sys.path)
-
-import sclle_basicsr  # noqa: E402,F401  (compat fixes, registration)
+import sclle_basicsr  # noqa: E402,F401  (before basicsr: compat fixes, registration)
 from sclle_basicsr.archs.vgg_arch import FrozenVGG16Features  # noqa: E402
 from sclle_basicsr.assets import asset_path  # noqa: E402
 from sclle_basicsr.atomic_files import write_atomic  # noqa: E402
+
+# isort: split
+from basicsr.models import build_model  # noqa: E402
+from benchmark_inference import PeakRSS, _cpu_name  # noqa: E402  (scripts/ is on sys.path)
 
 LOSS_OPTS = {
     'contrastive_opt': {'type': 'SCLContrastiveLoss', 'loss_weight': 1.0},
