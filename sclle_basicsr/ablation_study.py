@@ -160,6 +160,26 @@ def common_options(base, folders, iters, crop, batch, seed, precision):
     return opt
 
 
+def apply_overrides(opt, overrides):
+    """Set ``KEY:SUBKEY=VALUE`` entries (BasicSR's ``--force_yml`` syntax, VALUE read as YAML) in ``opt``, so a
+    recipe change lands in every run's options file."""
+    for entry in overrides:
+        keys, sep, text = entry.partition('=')
+        if not sep or not keys:
+            raise StudyError(f'--set {entry!r}: expected KEY:SUBKEY=VALUE, e.g. train:ema_decay=0.99')
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise StudyError(f'--set {entry!r}: the value is not YAML ({err})') from err
+        node, path = opt, keys.split(':')
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                raise StudyError(f'--set {entry!r}: {key} is not a section of the options')
+            node = node[key]
+        node[path[-1]] = value
+    return opt
+
+
 def run_options(common, run):
     """One run's options: ``common`` with the run's name and the one change the run's name says."""
     if run not in RUNS:
@@ -306,9 +326,9 @@ def train_runs(study_dir, pending, jobs, log=print):
 
 
 def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precision='auto', seed=0, sets=ev.LLE_SETS,
-              max_images=None, dataroot=None, base_options=BASE_OPTIONS, log=print, jobs=1):
+              max_images=None, dataroot=None, base_options=BASE_OPTIONS, log=print, jobs=1, overrides=()):
     """All five steps; returns the Markdown table.  Finished steps are skipped, so a rerun continues a stopped
-    study.  ``jobs``: training runs side by side."""
+    study.  ``jobs``: training runs side by side; ``overrides``: ``KEY:SUBKEY=VALUE`` changes of the recipe."""
     unknown = [r for r in runs if r not in RUNS]
     if unknown:
         raise StudyError(f'unknown run(s) {", ".join(unknown)} (--runs): choose from {", ".join(RUNS)}')
@@ -331,11 +351,13 @@ def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precis
             raise StudyError(f'released weights {references[method]} not found (set {ENV_VAR} to the shared assets '
                              'folder)')
     precision = resolve_precision(precision)
-    budget = f'{iters} iterations, crop {crop}, batch {batch}, {precision}, seed {seed}'
+    budget = f'{iters} iterations, crop {crop}, batch {batch}, {precision}, seed {seed}' + ''.join(
+        f', {entry}' for entry in overrides)
     log(f'[study] {study_dir}: runs {", ".join(runs)}; {budget}')
 
     folders = prepare_data(osp.join(study_dir, 'data'), log)
-    common = common_options(load_options(base_options), folders, iters, crop, batch, seed, precision)
+    common = apply_overrides(common_options(load_options(base_options), folders, iters, crop, batch, seed, precision),
+                             overrides)
     checkpoints, pending = {}, []
     for run in runs:
         opt, opt_file = run_options(common, run), osp.join(study_dir, 'options', f'ablation_{run}.yml')

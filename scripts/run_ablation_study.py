@@ -33,11 +33,14 @@ def main(argv=None):
     p.add_argument('--max_images', type=int, default=None, help='first N images per set for NIQE (quick runs)')
     p.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
                    help='training runs side by side, the cores shared among them (default: one per core)')
+    p.add_argument('--set', dest='overrides', nargs='+', default=[], metavar='KEY:SUBKEY=VALUE',
+                   help='change the recipe of every run, e.g. train:optim_g:lr=1e-3 (VALUE is YAML)')
     p.add_argument('--base_options', default=study.BASE_OPTIONS, help='training recipe the runs start from')
     args = p.parse_args(argv)
     try:
         md = study.run_study(args.study_dir, args.runs, args.iters, args.crop, args.batch, args.precision, args.seed,
-                             args.sets, args.max_images, args.dataroot, args.base_options, jobs=args.jobs)
+                             args.sets, args.max_images, args.dataroot, args.base_options, jobs=args.jobs,
+                             overrides=args.overrides)
     except (study.StudyError, ev.EvaluationError, OSError) as err:
         sys.exit(f'error: {err}')
     print(md)

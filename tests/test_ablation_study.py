@@ -174,3 +174,16 @@ def test_cli_reports_an_unknown_set_as_an_error(tmp_path, fake_assets, monkeypat
     monkeypatch.setenv(ENV_VAR, str(fake_assets))
     with pytest.raises(SystemExit, match=r'error: asset folder .*lle_testsets/NOPE'):
         cli.main(['--study_dir', str(tmp_path / 'study'), '--sets', 'NOPE'])
+
+
+def test_recipe_overrides_land_in_the_options_or_are_refused_by_name():
+    opt = {'train': {'optim_g': {'type': 'Adam', 'lr': 5e-4}, 'total_iter': 10}}
+    study.apply_overrides(opt, ['train:optim_g:lr=1e-3', 'train:scheduler={type: CosineAnnealingRestartLR, '
+                                'periods: [10], eta_min: 1.0e-6}'])
+    assert opt['train']['optim_g'] == {'type': 'Adam', 'lr': 1e-3}
+    assert opt['train']['scheduler'] == {'type': 'CosineAnnealingRestartLR', 'periods': [10], 'eta_min': 1e-6}
+    for entry, message in (('train:optim_g:lr', 'expected KEY:SUBKEY=VALUE'),
+                           ('nope:lr=1', 'nope is not a section'),
+                           ('train:x=[1', 'not YAML')):
+        with pytest.raises(study.StudyError, match=message):
+            study.apply_overrides(opt, [entry])
