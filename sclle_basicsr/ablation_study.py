@@ -171,6 +171,8 @@ def apply_overrides(opt, overrides):
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise StudyError(f'--set {entry!r}: the value is not YAML ({err})') from err
+        if isinstance(value, str) and re.fullmatch(r'[-+]?\d+(\.\d*)?[eE][-+]?\d+', value):
+            value = float(value)  # YAML 1.1 reads 1e-3 as a string; BasicSR's files write !!float 1e-3
         node, path = opt, keys.split(':')
         for key in path[:-1]:
             if not isinstance(node.get(key), dict):
