@@ -1,9 +1,14 @@
 """Captioned side-by-side pictures: the demo's contact sheet, ``scripts/compare_sheet.py`` and the ablation study's
 comparison sheet draw their rows with these helpers, so every sheet looks the same."""
+import glob
 import os.path as osp
+import re
 
 import cv2
 import numpy as np
+
+from sclle_basicsr.atomic_files import write_atomic
+from sclle_basicsr.image_files import list_images
 
 
 def labelled_row(tiles, height=200):
@@ -39,3 +44,33 @@ def enhancer_sheet(images, methods, height=240):
         tiles += [(name, cv2.cvtColor(enh.enhance(rgb), cv2.COLOR_RGB2BGR)) for name, enh in enhancers]
         rows.append(labelled_row(tiles, height))
     return stack_rows(rows)
+
+
+def validation_sheet(val_dir, visualization_dir, height=200):
+    """One row per image of ``val_dir``: the input, then its enhanced copy from each validation of a BasicSR run.
+
+    ``visualization_dir`` is the run's ``visualization/`` folder, where BasicSR saves ``<name>/<name>_<iter>.png``.
+    """
+    rows = []
+    for src in list_images(val_dir):
+        name = osp.splitext(osp.basename(src))[0]
+        results = sorted((int(re.search(r'_(\d+)\.png$', p).group(1)), p)
+                         for p in glob.glob(osp.join(glob.escape(visualization_dir), glob.escape(name),
+                                                     f'{glob.escape(name)}_*.png')))
+        tiles = [('input', cv2.imread(src))] + [(f'iter {it}', cv2.imread(p)) for it, p in results]
+        rows.append(labelled_row(tiles, height))
+    return stack_rows(rows)
+
+
+def write_sheet(path, sheet):
+    """Write the picture ``sheet`` (BGR) to ``path`` whole, in the format its extension names (PNG without one).
+
+    Raises ``ValueError`` when OpenCV cannot encode that format.
+    """
+    try:
+        ok, encoded = cv2.imencode(osp.splitext(path)[1] or '.png', sheet)
+    except cv2.error:  # an extension OpenCV has no writer for
+        ok = False
+    if not ok:
+        raise ValueError(f'cannot encode {path}')
+    write_atomic(path, encoded.tobytes())

@@ -10,13 +10,8 @@ import argparse
 import os.path as osp
 import sys
 
-import cv2
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import sclle_basicsr  # noqa: E402,F401  (compat fixes, registration)
-from sclle_basicsr import evaluation as ev  # noqa: E402
-from sclle_basicsr.atomic_files import write_atomic  # noqa: E402
-from sclle_basicsr.contact_sheet import enhancer_sheet  # noqa: E402
+from sclle_basicsr import evaluation as ev
+from sclle_basicsr.contact_sheet import enhancer_sheet, write_sheet
 
 
 def main(argv=None):
@@ -36,10 +31,10 @@ def main(argv=None):
         sheet = enhancer_sheet(args.images, methods, args.height)
     except ValueError as err:
         sys.exit(f'error: {err} (option --images)')
-    ok, encoded = cv2.imencode(osp.splitext(args.out)[1] or '.png', sheet)
-    if not ok:
-        sys.exit(f'error: cannot encode {args.out} (option --out)')
-    write_atomic(args.out, encoded.tobytes())
+    try:
+        write_sheet(args.out, sheet)
+    except ValueError as err:
+        sys.exit(f'error: {err} (option --out)')
     print(f'{len(args.images)} image(s) x {len(methods)} checkpoint(s) -> {args.out}')
 
 

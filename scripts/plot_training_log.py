@@ -5,24 +5,10 @@ A resumed run logs some iterations again; the last value logged for an iteration
     python scripts/plot_training_log.py experiments/SCLLLE_assets_cpu [--smooth 8] [--out loss_curves.png]
 """
 import argparse
-import glob
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from run_demo import parse_losses, plot_losses  # noqa: E402
-
-
-def read_run(folder):
-    logs = sorted(glob.glob(osp.join(folder, 'train_*.log')))
-    if not logs:
-        raise FileNotFoundError(f'no train_*.log in {folder}')
-    merged = {}
-    for log in logs:  # timestamped names: sorted = chronological
-        with open(log) as f:
-            for key, points in parse_losses(f.read()).items():
-                merged.setdefault(key, {}).update(points)
-    return {key: sorted(points.items()) for key, points in merged.items()}, logs
+from sclle_basicsr.training_log import plot_losses, read_run_losses
 
 
 def main(argv=None):
@@ -32,7 +18,7 @@ def main(argv=None):
     parser.add_argument('--out', default=None, help='PNG path (default <experiment>/loss_curves.png)')
     args = parser.parse_args(argv)
     try:
-        curves, logs = read_run(args.experiment)
+        curves, logs = read_run_losses(args.experiment)
     except FileNotFoundError as err:
         sys.exit(f'error: {err}')
     if not curves:

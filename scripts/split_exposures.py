@@ -9,12 +9,9 @@ default (--copy to copy); existing files in the output folders are never overwri
 """
 import argparse
 import logging
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), osp.pardir)))
-
-from sclle_basicsr.data.exposure_split import (  # noqa: E402
+from sclle_basicsr.data.exposure_split import (
     DEFAULT_OVER_MIN,
     DEFAULT_POSITIVE_RANGE,
     DEFAULT_UNDER_MAX,

@@ -44,3 +44,13 @@ def nan_weights(tmp_path):
     path = tmp_path / 'nan_dcenet.pth'
     torch.save(net.state_dict(), path)
     return path
+
+
+def load_script(name):
+    """``scripts/<name>.py`` as a module, so that a test calls its ``main`` in-process (a subprocess would pay the
+    torch and BasicSR imports again)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'{name}_script', osp.join(REPO_ROOT, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

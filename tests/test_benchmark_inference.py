@@ -1,19 +1,19 @@
 """The inference benchmark on a tiny image: every configuration runs, agrees with torch fp32, and is reported."""
-import os.path as osp
-import sys
+import json
 
 import pytest
+from conftest import load_script
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'scripts'))
-import benchmark_inference  # noqa: E402
+from sclle_basicsr.benchmarks.inference_paths import CONFIGS
+from sclle_basicsr.benchmarks.inference_race import measure_rss, run_race
 
 
-def test_tiny_race_reports_every_available_configuration(tmp_path):
-    report = benchmark_inference.main(['--sizes', '0.01,0.02', '--tile-above', '0.015', '--tile', '64', '--repeats',
-                                       '1', '--large-repeats', '1', '--matmul-size', '256', '--no-rss',
-                                       '--json', str(tmp_path / 'r.json')])
+def test_tiny_race_reports_every_available_configuration(tmp_path, capsys):
+    main = load_script('benchmark_inference').main
+    report = main(['--sizes', '0.01,0.02', '--tile-above', '0.015', '--tile', '64', '--repeats', '1',
+                   '--large-repeats', '1', '--matmul-size', '256', '--no-rss', '--json', str(tmp_path / 'r.json')])
     ran = {r['config'] for r in report['results']}
-    assert ran | set(report['machine']['skipped']) == set(benchmark_inference.CONFIGS)
+    assert ran | set(report['machine']['skipped']) == set(CONFIGS)
     assert {'eager', 'torch-fp32'} <= ran
     for row in report['results']:
         assert row['mp_per_s'] > 0
@@ -23,20 +23,19 @@ def test_tiny_race_reports_every_available_configuration(tmp_path):
             assert row['psnr_vs_fp32_db'] >= 60, row
     tiled = [r for r in report['results'] if r['mp'] == 0.02]
     assert tiled and all(r['tile'] == 64 for r in tiled)
-    assert report['targets'] and (tmp_path / 'r.json').is_file()
+    assert report['targets'] and json.loads((tmp_path / 'r.json').read_text()) == json.loads(json.dumps(report))
+    out = capsys.readouterr().out
+    assert '| MP | path | MP/s |' in out and 'eager DCENet.forward' in out
 
 
 def test_peak_rss_is_measured_in_a_fresh_process():
-    args = _Args(threads=1, tile=0, tile_above=4.0, model_path=None)
-    row = benchmark_inference.measure_rss('torch-fp32', 0.01, args)
+    row = measure_rss('torch-fp32', 0.01, threads=1, tile=0, tile_above=4.0)
     assert row['peak_rss_mb'] >= row['rss_before_run_mb'] > 0
 
 
-class _Args:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-
-def test_unknown_configuration_is_refused():
+def test_unknown_configuration_is_refused(capsys):
     with pytest.raises(SystemExit):
-        benchmark_inference.main(['--configs', 'tensorrt-fp32'])
+        load_script('benchmark_inference').main(['--configs', 'tensorrt-fp32'])
+    assert 'unknown configuration tensorrt-fp32' in capsys.readouterr().err
+    with pytest.raises(ValueError, match='tensorrt-fp32'):
+        run_race([0.01], ['tensorrt-fp32'])

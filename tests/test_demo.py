@@ -1,30 +1,47 @@
-"""The demo's pieces (the whole demo is `make demo`, minutes long): data built from installed files, log parsing."""
-import os.path as osp
-import sys
-
+"""The demo's pieces (the whole demo is `make demo`, minutes long): data built from installed files, log parsing,
+and the two sheet and plot scripts run through their command lines."""
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 
-from sclle_basicsr.assets import REPO_ROOT
-
-sys.path.insert(0, osp.join(REPO_ROOT, 'scripts'))
-import run_demo  # noqa: E402
+from sclle_basicsr import demo
+from sclle_basicsr.contact_sheet import validation_sheet
+from sclle_basicsr.training_log import parse_losses, read_run_losses
 
 
 def test_demo_data_has_aligned_labels_and_every_folder(tmp_path):
-    run_demo.build_demo_data(str(tmp_path), num_scenes=3)
+    demo.build_demo_data(str(tmp_path), num_scenes=3)
     for folder, count in [('scenes', 3), ('labels', 3), ('positive', 7), ('under', 7), ('over', 7), ('val', 3)]:
         assert len(list((tmp_path / folder).iterdir())) == count, folder
     scene = cv2.imread(str(tmp_path / 'scenes' / 'scene00.png'))
     label = cv2.imread(str(tmp_path / 'labels' / 'scene00.png'), cv2.IMREAD_UNCHANGED)
     assert label.shape == scene.shape[:2] and label.dtype == np.uint8
     classes = set(np.unique(label)) - {255}
-    assert classes and max(classes) < run_demo.NUM_CLASSES
+    assert classes and max(classes) < demo.NUM_CLASSES
     assert (scene[label == 255] == 0).all()  # unlabelled pixels are the empty background
     under = cv2.imread(str(tmp_path / 'under' / 'astronaut.png')).mean()
     over = cv2.imread(str(tmp_path / 'over' / 'astronaut.png')).mean()
     assert under < cv2.imread(str(tmp_path / 'positive' / 'astronaut.png')).mean() < over
+
+
+def test_demo_refuses_another_data_folder(tmp_path):
+    with pytest.raises(ValueError, match='demo_data'):
+        demo.check_data_root(str(tmp_path))
+    demo.check_data_root(demo.DEMO_DATA)
+    with pytest.raises(SystemExit, match='--data'):
+        load_script('run_demo').main(['--data', str(tmp_path)])
+
+
+def test_validation_sheet_has_a_row_per_image_and_a_column_per_round(tmp_path):
+    (tmp_path / 'val').mkdir()
+    for name in ('a', 'b'):
+        cv2.imwrite(str(tmp_path / 'val' / f'{name}.png'), np.full((20, 30, 3), 50, np.uint8))
+        (tmp_path / 'vis' / name).mkdir(parents=True)
+        for it in (100, 50):
+            cv2.imwrite(str(tmp_path / 'vis' / name / f'{name}_{it}.png'), np.full((20, 30, 3), 200, np.uint8))
+    sheet = validation_sheet(str(tmp_path / 'val'), str(tmp_path / 'vis'), height=40)
+    assert sheet.shape == (80, 3 * 60, 3)  # 2 rows of 40 px; input + 2 rounds of 60 px each
 
 
 def test_loss_curves_are_parsed_from_basicsr_log_lines():
@@ -32,31 +49,32 @@ def test_loss_curves_are_parsed_from_basicsr_log_lines():
            'l_con: 6.7e+00 l_sc: 2.9e+00 l_total: 1.0e+01\n  total_iter: 150\n'
            '2026 INFO: [SCLLL..][epoch:  1, iter:   1,040, lr:(1.000e-03,)] [eta] l_con: 6.5e+00 l_sc: 2.8e+00 '
            'l_total: 9.0e+00\n')
-    curves = run_demo.parse_losses(log)
+    curves = parse_losses(log)
     assert curves == {'l_con': [(20, 6.7), (1040, 6.5)], 'l_sc': [(20, 2.9), (1040, 2.8)],
                       'l_total': [(20, 10.0), (1040, 9.0)]}
 
 
-def test_plot_training_log_merges_resumed_logs(tmp_path):
-    import plot_training_log
+def test_plot_training_log_merges_resumed_logs(tmp_path, capsys):
     line = ('2026-11-23 14:30:37,268 INFO: [SCLLL..][epoch:  2, iter:     {it}, lr:(5.000e-04,)] [eta: 3:31:20, '
             'time (data): 4.871 (0.010)] l_con: {v:.4e} l_total: {v:.4e} \n')
     (tmp_path / 'train_x_20261123_100000.log').write_text(''.join(line.format(it=i, v=i) for i in (25, 50, 75)))
     (tmp_path / 'train_x_20261123_110000.log').write_text(''.join(line.format(it=i, v=i + 1) for i in (75, 100)))
-    curves, logs = plot_training_log.read_run(str(tmp_path))
+    curves, logs = read_run_losses(str(tmp_path))
     assert len(logs) == 2
     assert curves['l_con'] == [(25, 25.0), (50, 50.0), (75, 76.0), (100, 101.0)]  # the resumed run's value wins
-    plot_training_log.main([str(tmp_path), '--smooth', '2'])
+    main = load_script('plot_training_log').main
+    main([str(tmp_path), '--smooth', '2'])
     assert (tmp_path / 'loss_curves.png').stat().st_size > 0
+    assert 'iterations up to 100: l_con, l_total' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='no train_'):
-        plot_training_log.main([str(tmp_path / 'missing')])
+        main([str(tmp_path / 'missing')])
 
 
 def test_compare_sheet_rows_and_columns(tmp_path):
-    import compare_sheet
     import torch
 
     from sclle_basicsr.archs.dcenet_arch import DCENet
+    main = load_script('compare_sheet').main
     torch.manual_seed(0)
     weights = tmp_path / 'net.pth'
     torch.save({'params': DCENet().state_dict()}, weights)
@@ -65,9 +83,10 @@ def test_compare_sheet_rows_and_columns(tmp_path):
         images.append(str(tmp_path / f'img{i}.png'))
         cv2.imwrite(images[-1], np.full(shape, 40 + 20 * i, np.uint8))
     out = tmp_path / 'sheet.png'
-    compare_sheet.main(['--images', *images, '--checkpoints', f'a={weights}', f'b={weights}', '--out', str(out),
-                        '--height', '50'])
+    main(['--images', *images, '--checkpoints', f'a={weights}', f'b={weights}', '--out', str(out), '--height', '50'])
     sheet = cv2.imread(str(out))
     assert sheet.shape[0] == 100 and sheet.shape[1] == 3 * 75  # 2 rows of 50 px; widest row: 3 tiles of 75 px
     with pytest.raises(SystemExit, match='exists'):
-        compare_sheet.main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(out)])
+        main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(out)])
+    with pytest.raises(SystemExit, match='--out'):
+        main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(tmp_path / 'sheet.unknown')])

@@ -9,10 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from sclle_basicsr import atomic_files, enhance
+from sclle_basicsr import atomic_files
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.enhance import encode_image, main, read_image
+from sclle_basicsr.enhance import batch, main
+from sclle_basicsr.enhance.image_reading import read_image
+from sclle_basicsr.enhance.image_writing import encode_image
 from sclle_basicsr.inference import Enhancer
 
 try:
@@ -197,7 +199,7 @@ def test_failure_during_save_in_cli_keeps_going(tmp_path, model_path, monkeypatc
     src.mkdir()
     Image.fromarray(rand_rgb()).save(src / 'a.png')
     Image.fromarray(rand_rgb(seed=1)).save(src / 'b.png')
-    real = enhance.encode_image
+    real = batch.encode_image
 
     def flaky(pixels, fmt, icc=None):
         data, notes = real(pixels, fmt, icc)
@@ -207,7 +209,7 @@ def test_failure_during_save_in_cli_keeps_going(tmp_path, model_path, monkeypatc
         return data, notes
 
     flaky.calls = 0
-    monkeypatch.setattr(enhance, 'encode_image', flaky)
+    monkeypatch.setattr(batch, 'encode_image', flaky)
     assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 1
     assert os.listdir(tmp_path / 'out') == ['b.png']
     assert 'simulated' in capsys.readouterr().out

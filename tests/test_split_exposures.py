@@ -1,20 +1,17 @@
 """scripts/split_exposures.py and sclle_basicsr.data.exposure_split: bands, links, no overwrite, errors."""
-import importlib.util
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 
+from sclle_basicsr.assets import assets_root
 from sclle_basicsr.data.exposure_split import classify_level, mean_grey_level, split_exposures
-
-REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
-from sclle_basicsr.assets import assets_root  # noqa: E402
 
 ASSETS = assets_root()
 SICE = osp.join(ASSETS, 'sice_part1_subset')
-SCRIPT = osp.join(REPO, 'scripts', 'split_exposures.py')
 
 # grey value -> expected category with the default bands (under < 0.25, positive 0.35-0.65, over > 0.75)
 LEVELS = {'a_dark': (20, 'under'), 'b_dim': (63, 'under'), 'c_mid': (128, 'positive'), 'd_edge': (90, 'positive'),
@@ -82,15 +79,8 @@ def test_errors(tmp_path):
         mean_grey_level(str(tmp_path / 'bad.png'))
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location('split_exposures_script', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cli(tmp_path, capsys):  # in-process: a subprocess would pay the torch/BasicSR import again (~10 s)
-    main = load_script().main
+    main = load_script('split_exposures').main
     src = make_images(tmp_path / 'in')
     assert main([src, str(tmp_path / 'out'), '--over', '0.7']) == 0
     out = capsys.readouterr().out

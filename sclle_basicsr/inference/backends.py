@@ -16,6 +16,7 @@ torch; CPU bf16 -> openvino when the CPU has native bf16 (OpenVINO lists ``BF16`
 import contextlib
 import functools
 import importlib
+import platform
 import warnings
 import weakref
 
@@ -58,16 +59,26 @@ def resolve_device(device='auto'):
     return dev
 
 
-def cpu_flags():
-    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+def _cpuinfo_field(name):
+    """The value of the first ``name`` line of ``/proc/cpuinfo``; ``None`` where there is none."""
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                if line.startswith('flags'):
-                    return set(line.split(':', 1)[1].split())
+                if line.startswith(name):
+                    return line.split(':', 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags():
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    return set((_cpuinfo_field('flags') or '').split())
+
+
+def cpu_name():
+    """The CPU's model name from ``/proc/cpuinfo``, else what :mod:`platform` knows."""
+    return _cpuinfo_field('model name') or platform.processor() or 'unknown'
 
 
 def import_runtime(name):

@@ -1,0 +1,73 @@
+"""The work on each image of a run: read, enhance, encode, write whole; a failing image is reported and the run goes
+on with the next."""
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+
+from sclle_basicsr.atomic_files import write_atomic
+from sclle_basicsr.enhance.image_reading import read_image
+from sclle_basicsr.enhance.image_writing import encode_image
+
+
+def enhance_pixels(enhancer, pixels, model_path):
+    """``pixels`` (uint8/uint16; gray, gray+alpha, RGB, RGBA) enhanced, same dtype and layout, alpha untouched.
+
+    The network runs on floats in [0, 1] and its output is checked before it is quantised: NaN or Inf (from
+    broken weights) would otherwise become black or random pixels in a file that looks fine.
+    """
+    scale = float(np.iinfo(pixels.dtype).max)
+    has_alpha = pixels.ndim == 3 and pixels.shape[2] in (2, 4)
+    color = pixels[:, :, :-1] if has_alpha else pixels
+    if color.ndim == 3 and color.shape[2] == 1:
+        color = color[:, :, 0]
+    out = enhancer.enhance(color.astype(np.float32) / np.float32(scale))
+    finite = np.isfinite(out)
+    if not finite.all():
+        raise FloatingPointError(f'the model gave {out.size - int(finite.sum())} NaN or infinite value(s); nothing '
+                                 f'written (are the weights in {model_path} finite?)')
+    out = np.rint(np.clip(out, 0, 1) * scale).astype(pixels.dtype)
+    return np.dstack([out, pixels[:, :, -1:]]) if has_alpha else out
+
+
+def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, model_path=None):
+    """Enhance ``images`` (iterated through the progress ``bar``) into their ``targets`` (``(path, format)``),
+    counting in ``counts``; returns ``[(path, error)]``.
+
+    ``skip_existing`` keeps outputs that exist; ``model_path`` is named when the model's output is not finite.
+    """
+    inputs = {osp.realpath(p) for p in images}
+    claimed, failures = {}, []
+    for path, (out_path, fmt) in zip(bar, targets):
+        try:
+            real_out = osp.realpath(out_path)
+            if real_out in inputs:
+                raise OSError(f'refusing to write {out_path}: it is an input file (use another -o or --suffix)')
+            if real_out in claimed:
+                raise OSError(f'output {out_path} already written for {claimed[real_out]}')
+            claimed[real_out] = path
+            if skip_existing and osp.lexists(out_path):
+                counts['kept'] += 1
+                continue
+            img = read_image(path)
+            out = enhance_pixels(enhancer, img.pixels, model_path)
+            data, notes = encode_image(out, fmt, img.icc)
+            os.makedirs(osp.dirname(out_path), exist_ok=True)
+            write_atomic(out_path, data)
+            counts['written'] += 1
+            counts['megapixels'] += out.shape[0] * out.shape[1] / 1e6
+            for note in img.notes + [f'{out_path}: {n}' for n in notes]:
+                _log(bar, note)
+        except Exception as e:  # noqa: BLE001  (one bad image must not stop the batch)
+            failures.append((path, str(e)))
+            counts['failed'] += 1
+            _log(bar, f'FAILED {path}: {e}')
+    return failures
+
+
+def _log(bar, msg):
+    if hasattr(bar, 'write'):
+        bar.write(msg, file=sys.stderr)
+    else:
+        print(msg, file=sys.stderr)

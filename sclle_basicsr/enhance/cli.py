@@ -1,0 +1,143 @@
+"""The ``sclle-enhance`` command line: arguments checked up front (usage errors before any work), then the run from
+collecting the inputs to the printed summary.  What the command does with files: :mod:`sclle_basicsr.enhance`."""
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+
+from sclle_basicsr.assets import ENV_VAR, asset_path
+from sclle_basicsr.atomic_files import remove_stale_temporaries
+from sclle_basicsr.enhance.batch import enhance_all
+from sclle_basicsr.enhance.paths import collect_inputs, output_path_for
+from sclle_basicsr.enhance.signals import Interrupted, stop_on_signals
+from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer
+
+MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
+
+
+def default_model_hint():
+    return (f'no --model_path given. The released weights are at {asset_path("weights", "sclle_official.pth")} '
+            f'(SCL-LLE) and {asset_path("weights", "zerodce_official.pth")} (Zero-DCE); the assets folder is '
+            f'${ENV_VAR}, else ../shared/assets next to the repository. A BasicSR checkpoint '
+            f'(experiments/<name>/models/net_g_*.pth) works too.')
+
+
+def smallest_useful_tile(tile_pad):
+    """The smallest ``--tile`` worth running: each tile is computed with ``tile_pad`` pixels of overlap on every
+    side, so smaller tiles spend most of their time on the overlap (and the per-tile overhead) instead of the image.
+    """
+    return max(MIN_TILE, 2 * tile_pad + 1)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog='sclle-enhance', description='Enhance low-light images with SCL-LLE / Zero-DCE.')
+    p.add_argument('-i', '--input', required=True, help='image file or folder')
+    p.add_argument('-o', '--output', required=True, help='output folder (created)')
+    p.add_argument('--model_path', default=None, help='DCENet weights (BasicSR checkpoint or bare state dict)')
+    p.add_argument('--recursive', action='store_true', help='walk sub-folders (the tree is mirrored in -o)')
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument('--overwrite', action='store_true', help='replace outputs that already exist')
+    existing.add_argument('--skip_existing', action='store_true',
+                          help='keep outputs that already exist and enhance only the others (resume a run)')
+    p.add_argument('--tile', type=int, default=0,
+                   help=f'tile size in pixels, 0 = whole image (default); at least {MIN_TILE} and > 2 * tile_pad')
+    p.add_argument('--tile_pad', type=int, default=8, help='tile overlap; >= 7 gives the untiled result')
+    p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
+    p.add_argument('--precision', default='fp32', choices=PRECISIONS)
+    p.add_argument('--backend', default='auto', choices=BACKENDS,
+                   help='auto: the fastest installed for the device and precision (see the README)')
+    p.add_argument('--suffix', default='', help='appended to each output file name, e.g. _sclle')
+    p.add_argument('--ext', default='auto', choices=('auto', 'png', 'jpg', 'tif'),
+                   help='output format; auto keeps png/jpg/tif and writes png for the rest')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    return p
+
+
+def check_arguments(args):
+    """A usage-error message for bad arguments, else ``None``."""
+    if not args.model_path:
+        return default_model_hint()
+    if args.tile < 0 or args.tile_pad < 0:
+        return '--tile and --tile_pad must be >= 0'
+    if args.tile and args.tile < smallest_useful_tile(args.tile_pad):
+        return (f'--tile {args.tile} is too small: each tile is computed with --tile_pad {args.tile_pad} pixels of '
+                f'overlap on every side, so tiles under {smallest_useful_tile(args.tile_pad)} pixels spend most of '
+                f'their time on the overlap; use --tile 0 (whole image) or --tile '
+                f'{smallest_useful_tile(args.tile_pad)} or more')
+    if osp.exists(args.output) and not osp.isdir(args.output):
+        return f'-o {args.output} is an existing file; -o names the output folder'
+    return None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    counts = {'images': 0, 'written': 0, 'failed': 0, 'kept': 0, 'megapixels': 0.0}
+    with stop_on_signals():
+        try:
+            return run(args, counts)
+        except Interrupted as stop:
+            print(f'sclle-enhance: stopped by {stop}: {counts["written"]} of {counts["images"]} image(s) written, '
+                  f'{counts["failed"]} failed, {counts["kept"]} existing output(s) kept; the image in progress was '
+                  'abandoned and its temporary file removed (rerun with --skip_existing to finish)', flush=True)
+            return 128 + stop.signum
+
+
+def run(args, counts):
+    """The run for parsed ``args``, counting in ``counts``; returns the exit status."""
+    err = sys.stderr
+    problem = check_arguments(args)
+    if problem:
+        print(f'sclle-enhance: error: {problem}', file=err)
+        return 2
+    try:
+        root, images, skipped = collect_inputs(args.input, args.recursive)
+    except ValueError as e:
+        print(f'sclle-enhance: error: {e}', file=err)
+        return 2
+    counts['images'] = len(images)
+    output_dir = osp.abspath(args.output)
+    targets = [output_path_for(path, root, output_dir, args.suffix, args.ext) for path in images]
+    existing = [out for out, _ in targets if osp.lexists(out)]
+    if existing and not (args.overwrite or args.skip_existing):
+        print(f'sclle-enhance: error: {len(existing)} output file(s) already exist, e.g. {existing[0]}; pass '
+              '--overwrite to replace them or --skip_existing to keep them', file=err)
+        return 2
+    try:
+        enhancer = Enhancer(args.model_path, device=args.device, precision=args.precision, tile=args.tile,
+                            tile_pad=args.tile_pad, backend=args.backend)
+    except (CheckpointError, RuntimeError, ValueError) as e:
+        print(f'sclle-enhance: error: {e}', file=err)
+        return 2
+    for path in skipped:
+        print(f'skipped (not an image): {path}', file=err)
+    if not images:
+        print(f'sclle-enhance: error: no image in {args.input} ({len(skipped)} other file(s))', file=err)
+        return 2
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as e:
+        print(f'sclle-enhance: error: cannot create the output folder -o {args.output}: {e}', file=err)
+        return 2
+    for path in remove_stale_temporaries(output_dir):
+        print(f'removed {path} (temporary file of an interrupted run)', file=err)
+    start = time.perf_counter()
+    try:
+        from tqdm import tqdm
+        bar = tqdm(images, unit='img', disable=args.quiet, file=err)
+    except ImportError:
+        bar = images
+    try:
+        failures = enhance_all(enhancer, bar, images, targets, counts, skip_existing=args.skip_existing,
+                               model_path=args.model_path)
+    finally:
+        if hasattr(bar, 'close'):
+            bar.close()
+    seconds = time.perf_counter() - start
+    megapixels = counts['megapixels']
+    print(f'sclle-enhance: {counts["written"]} image(s) written to {output_dir}, {megapixels:.2f} MP in '
+          f'{seconds:.1f} s ({megapixels / max(seconds, 1e-9):.2f} MP/s); {len(failures)} failed; '
+          f'{counts["kept"]} existing output(s) kept; {len(skipped)} non-image file(s) skipped')
+    for path, msg in failures:
+        print(f'  failed: {path}: {msg}')
+    return 1 if failures else 0
