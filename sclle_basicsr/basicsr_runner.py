@@ -18,6 +18,8 @@ Why each fix exists:
 * ``--launcher pytorch`` calls ``torch.cuda.set_device(rank % torch.cuda.device_count())`` and uses NCCL: on a
   machine without CUDA that is a ZeroDivisionError.  :func:`init_dist` initialises gloo there instead and says so.
 """
+import argparse
+import importlib
 import itertools
 import os
 import os.path as osp
@@ -237,14 +239,24 @@ def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200, env
 
 
 def main(argv=None):
-    """``python -m sclle_basicsr.basicsr_runner train|test ROOT -opt FILE [BasicSR options]``."""
+    """``python -m sclle_basicsr.basicsr_runner train|test ROOT [--import MODULE ...] -opt FILE [BasicSR options]``.
+
+    ``--import MODULE`` (repeatable) imports a module before the options are read, so that the archs, models or
+    datasets it registers (your own) can be named in them.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ('train', 'test'):
-        sys.exit('usage: python -m sclle_basicsr.basicsr_runner train|test ROOT -opt FILE [BasicSR options]')
+        sys.exit('usage: python -m sclle_basicsr.basicsr_runner train|test ROOT [--import MODULE ...] -opt FILE '
+                 '[BasicSR options]')
     pipeline, root = argv[0], osp.abspath(argv[1])
     import sclle_basicsr  # noqa: F401  (registers the archs, datasets, losses and models)
+    ours = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    ours.add_argument('--import', dest='imports', action='append', default=[])
+    known, basicsr_args = ours.parse_known_args(argv[2:])
+    for module in known.imports:
+        importlib.import_module(module)
     prepare_basicsr_runner()
-    sys.argv = [sys.argv[0]] + argv[2:]  # BasicSR's parse_options reads the command line
+    sys.argv = [sys.argv[0]] + basicsr_args  # BasicSR's parse_options reads the command line
     if pipeline == 'train':
         from basicsr.train import train_pipeline
         train_pipeline(root)

@@ -1,26 +1,34 @@
-"""Table 1: NIQE of enhancers (and the input, `identity`) on DICM/LIME/MEF/NPE/VV through BasicSR's test runner.
+r"""Table 1: NIQE of enhancers (and the input, `identity`) on DICM/LIME/MEF/NPE/VV through BasicSR's test runner.
 
-One BasicSR test option file per checkpoint is generated under <out>/options/, the runner is run with <out> as root
+One BasicSR test option file per network is generated under <out>/options/, the runner is run with <out> as root
 (results and logs under <out>/results/<name>/), NIQE per set is parsed from the log; writes <out>/table1_niqe.md
 and .csv (NIQE per set, average, seconds per set).
 
     python scripts/eval_table1_niqe.py --checkpoints identity sclle=../shared/assets/weights/sclle_official.pth \
-        zerodce=../shared/assets/weights/zerodce_official.pth [--sets DICM LIME] [--max_images 3] [--out DIR]
+        zerodce=../shared/assets/weights/zerodce_official.pth [--configs esr=options/test/my_net.yml] \
+        [--sets DICM LIME] [--max_images 3] [--out DIR]
+
+--configs NAME=OPTIONS.yml benchmarks any BasicSR network: of the test option file only network_g (any registered
+arch) and path (pretrain_network_g, param_key_g, strict_load_g) are used, the rest is ignored; a relative
+pretrain_network_g is relative to the repository root. Archs of your own: --imports the module registering them
+(importable: on PYTHONPATH).
 """
 import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import sclle_basicsr  # noqa: E402,F401  (compat fixes, registration)
-from sclle_basicsr import evaluation as ev  # noqa: E402
-from sclle_basicsr.assets import asset_path  # noqa: E402
+import sclle_basicsr  # noqa: F401  (registers the archs, datasets, losses and models)
+from sclle_basicsr import evaluation as ev
+from sclle_basicsr.assets import asset_path
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--checkpoints', nargs='+', required=True, help='name=path entries and/or "identity"')
+    p.add_argument('--checkpoints', nargs='+', default=[], help='DCE-Net name=path entries and/or "identity"')
+    p.add_argument('--configs', nargs='+', default=[], metavar='NAME=OPTIONS.yml',
+                   help='BasicSR test option files: only network_g and path are used, the rest is ignored')
+    p.add_argument('--imports', nargs='+', default=[], metavar='MODULE',
+                   help='Python modules imported first (here and in the runner): they register archs of your own')
     p.add_argument('--sets', nargs='+', default=list(ev.LLE_SETS), help='set folders under --dataroot')
     p.add_argument('--dataroot', default=asset_path('lle_testsets'), help='folder holding the set folders')
     p.add_argument('--out', default=None, help='output folder (default results/table1_<timestamp>)')
@@ -29,9 +37,10 @@ def main(argv=None):
     p.add_argument('--save_img', action='store_true', help='let the runner save the enhanced images')
     args = p.parse_args(argv)
     try:
-        methods = ev.parse_methods(args.checkpoints)
+        methods = ev.parse_methods(args.checkpoints, args.configs, args.imports)
         out = ev.make_output_dir(args.out or ev.default_out('table1'), args.overwrite)
-        _, md = ev.run_table1(methods, out, args.sets, args.dataroot, args.max_images, args.save_img)
+        _, md = ev.run_table1(methods, out, args.sets, args.dataroot, args.max_images, args.save_img,
+                              imports=args.imports)
     except (ev.EvaluationError, OSError) as err:
         sys.exit(f'error: {err}')
     print(md)

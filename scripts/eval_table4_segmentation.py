@@ -1,4 +1,4 @@
-"""Table 4: mIoU of a frozen DeepLabv3+ on Cityscapes val images darkened as I**gamma, after enhancement.
+r"""Table 4: mIoU of a frozen DeepLabv3+ on Cityscapes val images darkened as I**gamma, after enhancement.
 
     python scripts/eval_table4_segmentation.py --dataroot /data/cityscapes \
         --seg_checkpoint deeplabv3plus_r50-d8_512x1024_80k_cityscapes.pth \
@@ -12,11 +12,9 @@ import json
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import sclle_basicsr  # noqa: E402,F401  (compat fixes, registration)
-from sclle_basicsr import evaluation as ev  # noqa: E402
-from sclle_basicsr.assets import asset_path  # noqa: E402
+import sclle_basicsr  # noqa: F401  (registers the archs, datasets, losses and models)
+from sclle_basicsr import evaluation as ev
+from sclle_basicsr.assets import asset_path
 
 
 def main(argv=None):

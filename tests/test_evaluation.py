@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 from conftest import TINY_SEGMENTOR_CFG, require_asset
 
 from sclle_basicsr import evaluation as ev
@@ -113,8 +114,10 @@ def test_table1_through_the_runner(tmp_path):
     assert 0 < float(rows['sclle']['DICM']) < expected
     assert float(rows['sclle']['average']) == float(rows['sclle']['DICM'])
     assert float(rows['sclle']['DICM_s']) > 0
-    opt = (out / 'options' / 'test_sclle.yml').read_text()
-    assert f'pretrain_network_g: {weights}' in opt and 'name: sclle' in opt
+    with open(out / 'options' / 'test_sclle.yml') as f:
+        opt = yaml.safe_load(f)
+    assert opt['name'] == 'sclle' and opt['path']['pretrain_network_g'] == weights
+    assert opt['network_g'] == {'type': 'DCENet', 'num_iterations': 8, 'num_features': 32}  # read from the weights
     assert osp.islink(out / 'inputs' / 'DICM' / osp.basename(first))
     assert '| identity |' in (out / 'table1_niqe.md').read_text()
     with pytest.raises(SystemExit, match='--overwrite'):  # an existing report is not overwritten
@@ -282,8 +285,6 @@ def test_table2_lpips_from_local_backbone(tmp_path):
 
 
 def test_table1_options_read_basicsr_and_bare_checkpoints(tmp_path):
-    import yaml
-
     from sclle_basicsr.archs.dcenet_arch import DCENet
     state = DCENet().state_dict()
     for name, payload, key in [('bare', state, None), ('basicsr', {'params': state, 'params_ema': state}, 'params_ema'),
@@ -350,3 +351,22 @@ def test_nan_weights_are_one_line_errors_not_wrong_tables(tmp_path, nan_weights)
     net.load_state_dict(torch.load(weights))
     with pytest.raises(ev.EvaluationError, match=r'on img\.png: non-finite weights \(NaN or Inf\) in e_conv7\.bias'):
         ev.enhance(net, torch.full((1, 3, 1, 1), 0.5), 'checkpoint x on img.png')
+
+
+def test_lpips_backbone_is_read_by_the_package_checkpoint_reader(tmp_path):
+    import torchvision
+    torch.manual_seed(0)
+    alex = torchvision.models.alexnet()
+    torch.save(alex.state_dict(), tmp_path / 'bare.pth')
+    # a training checkpoint of a DataParallel model: unwrapped as every other checkpoint of the package
+    torch.save({'state_dict': {f'module.{k}': v for k, v in alex.state_dict().items()}}, tmp_path / 'wrapped.pth')
+    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        scores = [float(ev.build_lpips(str(tmp_path / name))(a, b, normalize=True)) for name in ('bare.pth',
+                                                                                                 'wrapped.pth')]
+    assert scores[0] == scores[1] > 0
+    (tmp_path / 'notes.pth').write_text('not a checkpoint')
+    with pytest.raises(ev.EvaluationError, match=r'LPIPS backbone \(option --lpips_backbone\) .*notes\.pth: cannot be '
+                                                 r'read as a PyTorch checkpoint') as exc:
+        ev.build_lpips(str(tmp_path / 'notes.pth'))
+    assert '\n' not in str(exc.value)

@@ -1,4 +1,5 @@
-"""Reading checkpoints: the package's one state-dict unwrapper, and the validated DCENet reader built on it."""
+"""Reading checkpoints: the package's one checkpoint reader and state-dict unwrapper, and the validated DCENet reader
+built on them."""
 import os.path as osp
 
 import torch
@@ -14,14 +15,26 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used (the message names the file and what is wrong)."""
 
 
-def unwrap_state_dict(obj, path):
-    """``(state_dict, key)`` of a loaded checkpoint: the first of :data:`STATE_DICT_KEYS` present (``key``), else
-    ``obj`` itself as a bare state dict (``key`` None). A ``module.`` prefix on every name (DataParallel / DDP) is
-    removed."""
+def read_checkpoint(path):
+    """The object saved in ``path``, read onto the CPU with ``weights_only`` (tensors and containers, no code)."""
+    if not osp.isfile(path):
+        raise CheckpointError(f'model file {path} not found')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # noqa: BLE001  (pickle, zip, unsupported type: all mean "not a checkpoint")
+        raise CheckpointError(f'{path}: cannot be read as a PyTorch checkpoint ({err})') from err
+
+
+def unwrap_state_dict(obj, path, keys=STATE_DICT_KEYS):
+    """``(state_dict, key)`` of a loaded checkpoint: the first of ``keys`` present (``key``), else ``obj`` itself as
+    a bare state dict (``key`` None). A ``module.`` prefix on every name (DataParallel / DDP) is removed.
+
+    ``keys`` defaults to :data:`STATE_DICT_KEYS`; BasicSR's ``param_key_g: K`` reads as ``keys=(K, 'params')``, and
+    ``param_key_g: ~`` as ``keys=()``."""
     if not isinstance(obj, dict):
         raise CheckpointError(f'{path}: expected a state dict or a checkpoint dict, got {type(obj).__name__}')
     state, source = obj, None
-    for key in STATE_DICT_KEYS:
+    for key in keys:
         if key in obj:
             state, source = obj[key], key
             if not isinstance(state, dict):
@@ -42,13 +55,7 @@ def read_dcenet_state_dict(model_path):
 
     if model_path is None:
         raise CheckpointError('no model path given')
-    if not osp.isfile(model_path):
-        raise CheckpointError(f'model file {model_path} not found')
-    try:
-        obj = torch.load(model_path, map_location='cpu', weights_only=True)
-    except Exception as err:  # noqa: BLE001  (pickle, zip, unsupported type: all mean "not a checkpoint")
-        raise CheckpointError(f'{model_path}: cannot be read as a PyTorch checkpoint ({err})') from err
-    sd, source = unwrap_state_dict(obj, model_path)
+    sd, source = unwrap_state_dict(read_checkpoint(model_path), model_path)
     where = f'{model_path}' + (f' ["{source}"]' if source else '')
     for name in ('e_conv1.weight', 'e_conv7.weight'):
         if name not in sd or not torch.is_tensor(sd[name]) or sd[name].dim() != 4:
