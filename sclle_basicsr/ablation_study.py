@@ -22,7 +22,6 @@ import os.path as osp
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import yaml
 
 from sclle_basicsr import evaluation as ev
@@ -301,11 +300,8 @@ def write_table3(study_dir, scores, sets, budget):
 
 
 def write_compare_sheet(path, images, methods, height=240):
-    from sclle_basicsr.contact_sheet import enhancer_sheet
-    ok, encoded = cv2.imencode('.png', enhancer_sheet(images, methods, height))
-    if not ok:
-        raise StudyError(f'cannot encode the comparison sheet {path}')
-    write_atomic(path, encoded.tobytes())
+    from sclle_basicsr.contact_sheet import enhancer_sheet, write_sheet
+    write_sheet(path, enhancer_sheet(images, methods, height))
     return path
 
 
@@ -315,8 +311,8 @@ def write_compare_sheet(path, images, methods, height=240):
 def train_runs(study_dir, pending, jobs, log=print):
     """Train ``pending`` (``[(run, options file)]``) ``jobs`` at a time, the CPU's cores shared among them.
 
-    Why parallel: DCE-Net's 32-channel convolutions barely use a second core; two single-threaded runs side by side
-    train about twice as fast as one run on two threads (docs/reproduction.md, 'Ablation study').
+    Why: one training step barely uses a second core.  On the 2-core Zen5, two single-threaded runs side by side
+    took about 1.2 s per iteration each, one run on two threads 0.65 s (docs/reproduction.md).
     """
     jobs = max(1, min(jobs, len(pending)))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
@@ -327,7 +323,7 @@ def train_runs(study_dir, pending, jobs, log=print):
         return {run: future.result() for run, future in futures.items()}
 
 
-def run_study(study_dir, runs=tuple(RUNS), iters=2000, crop=192, batch=2, precision='auto', seed=0, sets=ev.LLE_SETS,
+def run_study(study_dir, runs=tuple(RUNS), iters=1000, crop=192, batch=2, precision='auto', seed=0, sets=ev.LLE_SETS,
               max_images=None, dataroot=None, base_options=BASE_OPTIONS, log=print, jobs=1, overrides=()):
     """All five steps; returns the Markdown table.  Finished steps are skipped, so a rerun continues a stopped
     study.  ``jobs``: training runs side by side; ``overrides``: ``KEY:SUBKEY=VALUE`` changes of the recipe."""

@@ -2,7 +2,7 @@
 one seed, score NIQE on the five sets (Table 1 protocol) beside the input and the released weights, draw one
 comparison sheet.  Stopped, it continues where it was when run again with the same --study_dir.
 
-    python scripts/run_ablation_study.py [--iters 2000 --crop 192 --batch 2 --precision auto --jobs N]
+    python scripts/run_ablation_study.py [--iters 1000 --crop 192 --batch 2 --precision auto --jobs N]
         [--runs full_wo_Lsc wo_Lc ...] [--study_dir experiments/ablation_study] [--sets DICM LIME] [--max_images N]
 
 Writes under --study_dir: data/, options/, experiments/ablation_<run>/ (BasicSR's run folders), niqe/<method>.json,
@@ -20,7 +20,7 @@ from sclle_basicsr.assets import REPO_ROOT
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--iters', type=int, default=2000, help='training iterations of every run')
+    p.add_argument('--iters', type=int, default=1000, help='training iterations of every run')
     p.add_argument('--crop', type=int, default=192, help='training crop size')
     p.add_argument('--batch', type=int, default=2, help='training batch size')
     p.add_argument('--precision', default='auto', choices=('fp32', 'bf16', 'auto'),
