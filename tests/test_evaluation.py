@@ -1,6 +1,5 @@
 """Evaluation protocols of Tables 1, 2 and 4 (sclle_basicsr.evaluation and scripts/eval_table*.py)."""
 import csv
-import importlib.util
 import math
 import os
 import os.path as osp
@@ -11,21 +10,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import TINY_SEGMENTOR_CFG, require_asset
+from conftest import TINY_SEGMENTOR_CFG, load_script, require_asset
 
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.image_files import list_images
 
 TINY19 = {**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 19}
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_csv(path):

@@ -1,7 +1,6 @@
 """Any BasicSR network in Tables 1 and 2 (``--configs NAME=OPTIONS.yml``): a stock arch (SRVGGNetCompact), an arch
 of the user's (``--imports``), beside DCE-Net checkpoints; and the one-line errors of a bad option file."""
 import csv
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import load_script
 
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.archs.dcenet_arch import DCENet
@@ -23,13 +23,6 @@ from basicsr.metrics import calculate_niqe, calculate_psnr
 
 SRVGG = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8, 'num_conv': 2, 'upscale': 1,
          'act_type': 'prelu'}
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_csv(path):
