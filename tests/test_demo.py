@@ -39,9 +39,12 @@ def test_validation_sheet_has_a_row_per_image_and_a_column_per_round(tmp_path):
         cv2.imwrite(str(tmp_path / 'val' / f'{name}.png'), np.full((20, 30, 3), 50, np.uint8))
         (tmp_path / 'vis' / name).mkdir(parents=True)
         for it in (100, 50):
-            cv2.imwrite(str(tmp_path / 'vis' / name / f'{name}_{it}.png'), np.full((20, 30, 3), 200, np.uint8))
+            cv2.imwrite(str(tmp_path / 'vis' / name / f'{name}_{it}.png'), np.full((20, 30, 3), it, np.uint8))
+    for other in ('a_best.png', 'a_x_70.png', '._a_10.png'):  # not a validation round of image a
+        cv2.imwrite(str(tmp_path / 'vis' / 'a' / other), np.full((20, 30, 3), 255, np.uint8))
     sheet = validation_sheet(str(tmp_path / 'val'), str(tmp_path / 'vis'), height=40)
     assert sheet.shape == (80, 3 * 60, 3)  # 2 rows of 40 px; input + 2 rounds of 60 px each
+    assert [int(np.median(sheet[30:40, 60 * i:60 * (i + 1)])) for i in range(3)] == [50, 50, 100]  # by iteration
 
 
 def test_loss_curves_are_parsed_from_basicsr_log_lines():
