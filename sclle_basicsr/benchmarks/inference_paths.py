@@ -108,6 +108,6 @@ def unavailable_reason(name):
             return 'no native bf16 in OpenVINO on this CPU'
         if precision == 'bf16' and backend == 'torch' and not native_bf16():
             return 'no native bf16 (emulated: very slow)'
-    except Exception as err:  # noqa: BLE001  (reported as the reason it is skipped)
+    except Exception as err:  # reported as the reason it is skipped
         return str(err)
     return None

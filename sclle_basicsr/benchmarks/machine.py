@@ -25,7 +25,7 @@ def runtime_version(module):
     """Version of an optional runtime (``onnxruntime``, ``openvino``); ``None`` when not installed."""
     try:
         return import_runtime(module).__version__
-    except Exception:  # noqa: BLE001
+    except Exception:  # not installed, or broken on import: no version to report
         return None
 
 

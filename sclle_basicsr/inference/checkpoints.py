@@ -22,7 +22,7 @@ def read_checkpoint(path):
         raise CheckpointError(f'model file {path} not found')
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # noqa: BLE001  (pickle, zip, unsupported type: all mean "not a checkpoint")
+    except Exception as err:  # pickle, zip, unsupported type: all mean "not a checkpoint"
         raise CheckpointError(f'{path}: cannot be read as a PyTorch checkpoint ({err})') from err
 
 
