@@ -122,3 +122,6 @@ def test_compare_sheet_rows_and_columns(tmp_path):
         main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(out)])
     with pytest.raises(SystemExit, match='--out'):
         main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(tmp_path / 'sheet.unknown')])
+    with pytest.raises(SystemExit, match='--checkpoints identity: the first column of the sheet is the input'):
+        main(['--images', *images, '--checkpoints', 'identity', f'a={weights}', '--out', str(tmp_path / 'id.png')])
+    assert not (tmp_path / 'id.png').exists()
