@@ -29,7 +29,7 @@ from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
 from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.basicsr_runner import run_pipeline
 from sclle_basicsr.image_files import list_images
-from sclle_basicsr.inference.backends import cpu_flags
+from sclle_basicsr.inference.backends import native_bf16
 
 BASE_OPTIONS = osp.join(REPO_ROOT, 'options', 'train', 'train_SCLLLE_assets_cpu.yml')
 RUNS = {  # run -> what it leaves out (Table 3's row)
@@ -68,16 +68,10 @@ class StudyError(ValueError):
     """Missing assets or bad study settings (the message names the path or the option)."""
 
 
-def cpu_has_native_bf16():
-    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 in ``/proc/cpuinfo``); without, bf16
-    autocast is emulated and slower than fp32.  ``False`` where ``/proc/cpuinfo`` does not exist."""
-    return bool(cpu_flags() & {'avx512_bf16', 'amx_bf16'})
-
-
 def resolve_precision(precision):
     """``fp32`` or ``bf16`` (``auto``: bf16 where the CPU has native bf16)."""
     if precision == 'auto':
-        return 'bf16' if cpu_has_native_bf16() else 'fp32'
+        return 'bf16' if native_bf16() else 'fp32'
     if precision not in ('fp32', 'bf16'):
         raise StudyError(f'--precision must be fp32, bf16 or auto, got {precision!r}')
     return precision

@@ -54,7 +54,7 @@ class UnreadableStateError(RuntimeError):
 def _read(path, what, weights_only):
     try:
         return torch.load(path, map_location='cpu', weights_only=weights_only)
-    except Exception as err:  # noqa: B902  (truncated zip, empty file, bad pickle: all mean "unreadable")
+    except Exception as err:  # truncated zip, empty file, bad pickle: all mean "unreadable"
         raise UnreadableStateError(f'{what} {path} cannot be read ({type(err).__name__}: {err})') from err
 
 

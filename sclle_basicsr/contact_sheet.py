@@ -1,6 +1,5 @@
 """Captioned side-by-side pictures: the demo's contact sheet, ``scripts/compare_sheet.py`` and the ablation study's
 comparison sheet draw their rows with these helpers, so every sheet looks the same."""
-import glob
 import os.path as osp
 import re
 
@@ -54,9 +53,9 @@ def validation_sheet(val_dir, visualization_dir, height=200):
     rows = []
     for src in list_images(val_dir):
         name = osp.splitext(osp.basename(src))[0]
-        results = sorted((int(re.search(r'_(\d+)\.png$', p).group(1)), p)
-                         for p in glob.glob(osp.join(glob.escape(visualization_dir), glob.escape(name),
-                                                     f'{glob.escape(name)}_*.png')))
+        saved = re.compile(re.escape(name) + r'_(\d+)\.png')
+        matches = [(saved.fullmatch(osp.basename(p)), p) for p in list_images(osp.join(visualization_dir, name))]
+        results = sorted((int(m.group(1)), p) for m, p in matches if m)
         tiles = [('input', cv2.imread(src))] + [(f'iter {it}', cv2.imread(p)) for it, p in results]
         rows.append(labelled_row(tiles, height))
     return stack_rows(rows)

@@ -17,7 +17,7 @@ import numpy as np
 from sclle_basicsr.assets import REPO_ROOT, asset_path
 from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.contact_sheet import validation_sheet, write_sheet
-from sclle_basicsr.training_log import parse_losses, plot_losses, run_logs
+from sclle_basicsr.training_log import plot_losses, read_run_losses
 
 OPTIONS = 'options/train/train_SCLLLE_demo.yml'
 RUN_NAME = 'SCLLLE_demo'
@@ -124,11 +124,12 @@ def run_demo(total_iter, data_root=DEMO_DATA):
     build_demo_data(data_root)
     train(total_iter)
     run_dir = osp.join(REPO_ROOT, 'experiments', RUN_NAME)
-    log_text = ''
-    for log in run_logs(run_dir):
-        with open(log) as f:
-            log_text += f.read()
-    plot_losses(parse_losses(log_text), osp.join(run_dir, 'loss_curves.png'))
+    curves, logs = read_run_losses(run_dir)
+    plot_losses(curves, osp.join(run_dir, 'loss_curves.png'))
     write_sheet(osp.join(run_dir, 'contact_sheet.png'),
                 validation_sheet(osp.join(data_root, 'val'), osp.join(run_dir, 'visualization')))
-    return run_dir, re.findall(r'# niqe: ([0-9.]+)', log_text)
+    niqe = []
+    for log in logs:
+        with open(log) as f:
+            niqe += re.findall(r'# niqe: ([0-9.]+)', f.read())
+    return run_dir, niqe

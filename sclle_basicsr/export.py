@@ -13,6 +13,7 @@ import warnings
 import torch
 
 from sclle_basicsr import _compat  # noqa: F401
+from sclle_basicsr.atomic_files import atomic_open
 from sclle_basicsr.inference import CheckpointError, load_enhancer
 
 FORMATS = ('onnx', 'torchscript')
@@ -51,20 +52,13 @@ def export_model(model_path, fmt, out_path, opset=17):
     if fmt not in FORMATS:
         raise ValueError(f'format must be one of {", ".join(FORMATS)}, got "{fmt}"')
     net = load_enhancer(model_path, 'cpu')
-    folder = osp.dirname(osp.abspath(out_path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = out_path + '.tmp'
-    try:
-        with open(tmp, 'wb') as f:
-            if fmt == 'onnx':
-                f.write(onnx_bytes(net, opset))
-            else:
-                with torch.no_grad():  # no data-dependent control flow: tracing is exact
-                    torch.jit.save(torch.jit.trace(_Exported(net), torch.rand(1, 3, 64, 64), check_trace=False), f)
-        os.replace(tmp, out_path)
-    finally:
-        if osp.exists(tmp):
-            os.unlink(tmp)
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    with atomic_open(out_path, 'wb') as f:
+        if fmt == 'onnx':
+            f.write(onnx_bytes(net, opset))
+        else:
+            with torch.no_grad():  # no data-dependent control flow: tracing is exact
+                torch.jit.save(torch.jit.trace(_Exported(net), torch.rand(1, 3, 64, 64), check_trace=False), f)
     return out_path
 
 

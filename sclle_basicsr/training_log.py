@@ -25,17 +25,13 @@ def parse_losses(log_text):
     return curves
 
 
-def run_logs(folder):
-    """The ``train_*.log`` files of a run folder, oldest first (BasicSR timestamps their names)."""
-    return sorted(glob.glob(osp.join(folder, 'train_*.log')))
-
-
 def read_run_losses(folder):
-    """``(curves, logs)`` of every ``train_*.log`` in ``folder``; raises ``FileNotFoundError`` when there is none.
+    """``(curves, logs)`` of every ``train_*.log`` in ``folder`` (``logs`` oldest first: BasicSR timestamps their
+    names); raises ``FileNotFoundError`` when there is none.
 
     A resumed run logs some iterations again; the last value logged for an iteration is kept.
     """
-    logs = run_logs(folder)
+    logs = sorted(glob.glob(osp.join(glob.escape(folder), 'train_*.log')))
     if not logs:
         raise FileNotFoundError(f'no train_*.log in {folder}')
     merged = {}

@@ -5,7 +5,7 @@ One BasicSR test option file per network is generated under <out>/options/, the 
 and .csv (NIQE per set, average, seconds per set).
 
     python scripts/eval_table1_niqe.py --checkpoints identity sclle=../shared/assets/weights/sclle_official.pth \
-        zerodce=../shared/assets/weights/zerodce_official.pth [--configs esr=options/test/my_net.yml] \
+        zerodce=../shared/assets/weights/zerodce_official.pth [--configs mine=my_net.yml] \
         [--sets DICM LIME] [--max_images 3] [--out DIR]
 
 --configs NAME=OPTIONS.yml benchmarks any BasicSR network: of the test option file only network_g (any registered

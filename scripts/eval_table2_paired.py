@@ -2,7 +2,7 @@ r"""Table 2: PSNR / SSIM (RGB) / LPIPS on a paired set laid out as <dataroot>/lo
 
     python scripts/eval_table2_paired.py --dataroot /data/SICE_Part2 \
         --checkpoints identity sclle=../shared/assets/weights/sclle_official.pth \
-        [--configs esr=options/test/my_net.yml] \
+        [--configs mine=my_net.yml] \
         --lpips_backbone /weights/alexnet-owt-7be5be79.pth [--no_lpips] [--max_images N] [--out DIR]
 
 LPIPS downloads nothing: --lpips_backbone is a torchvision alexnet (or --lpips_net vgg: vgg16) state dict; the

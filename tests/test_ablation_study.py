@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import load_script
 from test_options import differences
 
 from sclle_basicsr import ablation_study as study
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import ENV_VAR, REPO_ROOT
+from sclle_basicsr.assets import ENV_VAR
+from sclle_basicsr.inference import backends
 
 RUN_CHANGES = {  # run -> the (section, key) pairs that may differ from the options all runs share
     'full_wo_Lsc': set(),
@@ -69,11 +71,12 @@ def test_common_options_carry_the_budget(tmp_path):
     assert differences(fp32, bf16) == {('train', 'amp')}
 
 
-def test_auto_precision_follows_the_cpu_flags():
-    with open('/proc/cpuinfo') as f:
-        flags = f.read().split()
-    native = 'avx512_bf16' in flags or 'amx_bf16' in flags
-    assert study.resolve_precision('auto') == ('bf16' if native else 'fp32')
+@pytest.mark.parametrize('flags, expected', [({'avx2', 'fma'}, 'fp32'), ({'avx2', 'avx512_bf16'}, 'bf16'),
+                                              ({'amx_tile', 'amx_bf16'}, 'bf16'), (set(), 'fp32')])
+def test_auto_precision_follows_the_cpu_flags(flags, expected, monkeypatch):
+    monkeypatch.setattr(backends, 'cpu_flags', lambda: flags)
+    assert study.resolve_precision('auto') == expected
+    assert study.resolve_precision('fp32') == 'fp32' and study.resolve_precision('bf16') == 'bf16'
     with pytest.raises(study.StudyError, match='--precision'):
         study.resolve_precision('fp16')
 
@@ -166,11 +169,7 @@ def test_missing_assets_are_named(tmp_path, monkeypatch, fake_assets):
 
 
 def test_cli_reports_an_unknown_set_as_an_error(tmp_path, fake_assets, monkeypatch):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('run_ablation_study', osp.join(REPO_ROOT, 'scripts',
-                                                                                 'run_ablation_study.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script('run_ablation_study')
     monkeypatch.setenv(ENV_VAR, str(fake_assets))
     with pytest.raises(SystemExit, match=r'error: asset folder .*lle_testsets/NOPE'):
         cli.main(['--study_dir', str(tmp_path / 'study'), '--sets', 'NOPE'])

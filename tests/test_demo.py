@@ -39,9 +39,12 @@ def test_validation_sheet_has_a_row_per_image_and_a_column_per_round(tmp_path):
         cv2.imwrite(str(tmp_path / 'val' / f'{name}.png'), np.full((20, 30, 3), 50, np.uint8))
         (tmp_path / 'vis' / name).mkdir(parents=True)
         for it in (100, 50):
-            cv2.imwrite(str(tmp_path / 'vis' / name / f'{name}_{it}.png'), np.full((20, 30, 3), 200, np.uint8))
+            cv2.imwrite(str(tmp_path / 'vis' / name / f'{name}_{it}.png'), np.full((20, 30, 3), it, np.uint8))
+    for other in ('a_best.png', 'a_x_70.png', '._a_10.png'):  # not a validation round of image a
+        cv2.imwrite(str(tmp_path / 'vis' / 'a' / other), np.full((20, 30, 3), 255, np.uint8))
     sheet = validation_sheet(str(tmp_path / 'val'), str(tmp_path / 'vis'), height=40)
     assert sheet.shape == (80, 3 * 60, 3)  # 2 rows of 40 px; input + 2 rounds of 60 px each
+    assert [int(np.median(sheet[30:40, 60 * i:60 * (i + 1)])) for i in range(3)] == [50, 50, 100]  # by iteration
 
 
 def test_loss_curves_are_parsed_from_basicsr_log_lines():
@@ -70,6 +73,35 @@ def test_plot_training_log_merges_resumed_logs(tmp_path, capsys):
         main([str(tmp_path / 'missing')])
 
 
+def test_demo_draws_the_merged_curves_and_reports_every_validation(tmp_path, monkeypatch):
+    """What the demo does after training, on the logs of a run that was resumed once."""
+    data, run = tmp_path / 'demo_data', tmp_path / 'experiments' / demo.RUN_NAME
+
+    def train(total_iter):  # two logs, iteration 20 logged again after the resume
+        line = '2026 INFO: [SCLLL..][epoch:  0, iter:      {it}, lr:(1.0e-03,)] l_con: {v} \n'
+        run.mkdir(parents=True)
+        (run / 'train_SCLLLE_demo_20260101_100000.log').write_text(
+            line.format(it=10, v=3.0) + line.format(it=20, v=2.0) + '# niqe: 5.1\n')
+        (run / 'train_SCLLLE_demo_20260101_110000.log').write_text(line.format(it=20, v=2.5) + '# niqe: 4.9\n')
+        (run / 'visualization' / 'v').mkdir(parents=True)
+        cv2.imwrite(str(run / 'visualization' / 'v' / 'v_20.png'), np.full((20, 30, 3), 90, np.uint8))
+
+    def build(root):
+        (data / 'val').mkdir(parents=True)
+        cv2.imwrite(str(data / 'val' / 'v.png'), np.full((20, 30, 3), 30, np.uint8))
+
+    curves = []
+    monkeypatch.setattr(demo, 'REPO_ROOT', str(tmp_path))
+    monkeypatch.setattr(demo, 'DEMO_DATA', str(data))
+    monkeypatch.setattr(demo, 'build_demo_data', build)
+    monkeypatch.setattr(demo, 'train', train)
+    monkeypatch.setattr(demo, 'plot_losses', lambda c, path: curves.append(c))
+    run_dir, niqe = demo.run_demo(total_iter=20, data_root=str(data))
+    assert run_dir == str(run) and niqe == ['5.1', '4.9']
+    assert curves == [{'l_con': [(10, 3.0), (20, 2.5)]}]
+    assert cv2.imread(str(run / 'contact_sheet.png')).shape == (200, 2 * 300, 3)
+
+
 def test_compare_sheet_rows_and_columns(tmp_path):
     import torch
 
@@ -90,3 +122,6 @@ def test_compare_sheet_rows_and_columns(tmp_path):
         main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(out)])
     with pytest.raises(SystemExit, match='--out'):
         main(['--images', *images, '--checkpoints', f'a={weights}', '--out', str(tmp_path / 'sheet.unknown')])
+    with pytest.raises(SystemExit, match='--checkpoints identity: the first column of the sheet is the input'):
+        main(['--images', *images, '--checkpoints', 'identity', f'a={weights}', '--out', str(tmp_path / 'id.png')])
+    assert not (tmp_path / 'id.png').exists()

@@ -20,7 +20,7 @@ from sclle_basicsr.inference import Enhancer
 try:
     from PIL import ImageCms
     ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
-except Exception:  # noqa: BLE001  (Pillow built without littlecms: any bytes do for a round trip)
+except Exception:  # Pillow built without littlecms: any bytes do for a round trip
     ICC = b'\x00\x00\x02\x4cfake-icc-profile' + bytes(100)
 
 

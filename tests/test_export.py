@@ -57,6 +57,22 @@ def test_torchscript_matches_pytorch(model, tmp_path):
             assert (scripted(x) - reference(net, x)).abs().max() <= 1e-5
 
 
+def test_failed_export_keeps_the_previous_file(model, tmp_path, monkeypatch):
+    _, path = model
+    out = tmp_path / 'dcenet.pt'
+    out.write_bytes(b'previous export')
+
+    def fail(module, f):
+        f.write(b'half a model')
+        raise RuntimeError('disk full')
+
+    monkeypatch.setattr(torch.jit, 'save', fail)
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match='disk full'):
+        warnings.simplefilter('ignore')
+        export_model(path, 'torchscript', str(out))
+    assert out.read_bytes() == b'previous export' and list(tmp_path.iterdir()) == [out]  # no partial file left
+
+
 def test_export_errors(tmp_path, capsys):
     assert main(['--model_path', str(tmp_path / 'nope.pth'), '-o', str(tmp_path / 'x.onnx')]) == 2
     assert 'nope.pth' in capsys.readouterr().err

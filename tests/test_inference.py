@@ -14,6 +14,7 @@ from sclle_basicsr.inference import (
     InvalidImageError,
     InvalidWeightsError,
     NonFiniteOutputError,
+    backends,
     enhance_tensor,
     flush_denormals,
     load_enhancer,
@@ -147,12 +148,23 @@ def test_auto_rule(monkeypatch):
     assert select_backend('auto', CPU, 'fp32') == 'torch'
 
 
-@pytest.mark.parametrize('name', ['onnxruntime', 'openvino'])
-def test_missing_runtime_names_the_extra(monkeypatch, net, name):
+@pytest.mark.parametrize('name, install', [
+    ('onnxruntime', 'a dependency of sclle-basicsr that is missing from this environment: pip install onnxruntime$'),
+    ('openvino', r"which is not installed \(an optional extra\): pip install 'sclle-basicsr\[openvino\]'$"),
+])
+def test_missing_runtime_says_how_to_install_it(monkeypatch, net, name, install):
     hide(monkeypatch, name)
-    with pytest.raises(BackendUnavailable, match=f'{name} package, which is not installed: '
-                       rf'pip install "sclle_basicsr\[{name}\]"'):
+    with pytest.raises(BackendUnavailable, match=f'backend "{name}" needs the {name} package, {install}'):
         Enhancer(net=net, device='cpu', backend=name)
+
+
+@pytest.mark.parametrize('flags, warns', [({'avx2'}, True), ({'avx512_bf16'}, False), ({'amx_bf16'}, False)])
+def test_torch_bf16_on_cpu_warns_without_native_bf16(monkeypatch, net, flags, warns):
+    monkeypatch.setattr(backends, 'cpu_flags', lambda: flags)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        backends.TorchBackend(net, CPU, 'bf16')
+    assert [str(w.message).startswith('this CPU has no native bf16') for w in caught] == ([True] if warns else [])
 
 
 @pytest.mark.skipif(not installed('onnxruntime'), reason='onnxruntime not installed')

@@ -66,6 +66,29 @@ def test_no_overwrite_copy_and_custom_bands(tmp_path):
     assert classify_level(0.25) is None and classify_level(0.35) == 'positive' and classify_level(0.7501) == 'over'
 
 
+def test_a_stopped_copy_leaves_no_file_the_next_run_would_keep(tmp_path, monkeypatch):
+    import shutil
+    src = make_images(tmp_path / 'in')
+    out = tmp_path / 'out'
+    copy = shutil.copyfileobj
+
+    def stopped(fin, fout):
+        fout.write(fin.read(10))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, 'copyfileobj', stopped)
+    with pytest.raises(KeyboardInterrupt):
+        split_exposures(src, str(out), copy=True)
+    assert not [n for c in ('under', 'positive', 'over') for n in listing(out / c)]
+    # what a killed run (no exception handler ran) leaves: a temporary of a process that no longer exists
+    (out / 'positive' / '.c_mid.png.sclle-tmp-999999999-x1').write_bytes(b'\x89PNG half')
+    monkeypatch.setattr(shutil, 'copyfileobj', copy)
+    result = split_exposures(src, str(out), copy=True)
+    assert sum(result.existing.values()) == 0 and sum(result.written.values()) == 6
+    assert listing(out / 'positive') == ['c_mid.png', 'd_edge.png']
+    assert (out / 'positive' / 'c_mid.png').read_bytes() == (tmp_path / 'in' / 'c_mid.png').read_bytes()
+
+
 def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='nowhere'):
         split_exposures(str(tmp_path / 'nowhere'), str(tmp_path / 'out'))

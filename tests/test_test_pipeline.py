@@ -181,6 +181,32 @@ def test_float_images_are_skipped_by_name(tmp_path):
     assert dataset[0]['lq'].shape == (3, 20, 24)
 
 
+@pytest.mark.parametrize('check_images', [True, False])
+def test_the_runner_reads_the_images_table1_lists(tmp_path, check_images):
+    """The runner sees the images Table 1's identity row scores, screened or not: a hidden ``._x.png`` (macOS
+    metadata) and a text file are not among them."""
+    from basicsr.data import build_dataset
+
+    from sclle_basicsr.image_files import list_images
+    for name in ('b.png', 'a.png'):
+        cv2.imwrite(str(tmp_path / name), np.full((20, 24, 3), 40, np.uint8))
+    (tmp_path / '._x.png').write_bytes(b'\x00\x05\x16\x07 AppleDouble junk')
+    (tmp_path / 'notes.txt').write_text('not an image')
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger('basicsr').addHandler(handler)
+    try:
+        dataset = build_dataset({'name': 'mini', 'type': 'CheckedSingleImageDataset', 'phase': 'test',
+                                 'dataroot_lq': str(tmp_path), 'io_backend': {'type': 'disk'},
+                                 'check_images': check_images})
+    finally:
+        logging.getLogger('basicsr').removeHandler(handler)
+    assert dataset.paths == list_images(str(tmp_path)) == [str(tmp_path / 'a.png'), str(tmp_path / 'b.png')]
+    assert not [r for r in records if '._x.png' in r.getMessage()]
+    assert [dataset[i]['lq'].shape for i in range(len(dataset))] == [(3, 20, 24)] * 2
+
+
 def test_nan_weights_stop_the_run_naming_the_file_and_option(tmp_path, nan_weights):
     weights = nan_weights
     folder = tmp_path / 'lq'

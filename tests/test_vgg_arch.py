@@ -8,6 +8,7 @@ from torch import nn
 
 import sclle_basicsr  # noqa: F401  (compat fixes, registration)
 from sclle_basicsr.archs.vgg_arch import CAFFE_BGR_MEAN, FrozenVGG16Features
+from sclle_basicsr.inference import CheckpointError
 
 REPO = Path(__file__).resolve().parents[1]
 from sclle_basicsr.assets import assets_root  # noqa: E402
@@ -118,6 +119,25 @@ def test_missing_and_bad_weights(tmp_path):
     torch.save(wrong, tmp_path / 'wrong.pth')
     with pytest.raises(ValueError, match='shape'):
         FrozenVGG16Features(weights_path=str(tmp_path / 'wrong.pth'))
+
+
+def test_weights_read_by_the_package_checkpoint_reader(tmp_path):
+    state = random_features_state()
+    bare = {k[len('features.'):]: v for k, v in state.items()}
+    full = dict(state, **{'classifier.0.weight': torch.zeros(2, 2)})  # a full torchvision vgg16 dict
+    wrapped = {'state_dict': {f'module.{k}': v for k, v in full.items()}}  # a DataParallel training checkpoint
+    x = torch.rand(1, 3, 16, 16)
+    outputs = []
+    for name, obj in (('features.pth', state), ('bare.pth', bare), ('wrapped.pth', wrapped)):
+        torch.save(obj, tmp_path / name)
+        net = FrozenVGG16Features(layers=('relu2_2', ), weights_path=str(tmp_path / name), weights_format='torchvision')
+        outputs.append(net(x)['relu2_2'])
+    assert torch.equal(outputs[0], outputs[1]) and torch.equal(outputs[0], outputs[2])
+    (tmp_path / 'notes.pth').write_text('not a checkpoint')
+    with pytest.raises(CheckpointError, match=r'VGG-16 weights \(option weights_path\) .*notes\.pth: cannot be read '
+                                              'as a PyTorch checkpoint') as err:
+        FrozenVGG16Features(weights_path=str(tmp_path / 'notes.pth'), weights_format='torchvision')
+    assert '\n' not in str(err.value)
 
 
 def _check_caffe_equals_rgb(caffe_path, tmp_path, size=16, seed=0):

@@ -6,7 +6,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from sclle_basicsr.inference.checkpoints import unwrap_state_dict
+from sclle_basicsr.inference.checkpoints import CheckpointError, read_features_state_dict
 
 # Names of the modules of torchvision's ``vgg16().features`` (index i holds ``features.i``).
 VGG16_LAYER_NAMES = (
@@ -21,18 +21,6 @@ WEIGHTS_FORMATS = ('caffe_bgr', 'torchvision', 'random')
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # 0-255 scale, BGR order
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # [0, 1] scale, RGB order
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def load_vgg16_features_state_dict(path):
-    """Read a VGG-16 state dict and return it under bare ``features`` indices (``'0.weight'`` ...).
-
-    Accepts a ``vgg16().features`` dict under ``features.N.*`` keys (the Caffe asset), a full torchvision
-    ``vgg16()`` state dict (``features.*`` taken, ``classifier.*`` ignored), or bare ``N.weight`` keys.
-    """
-    state, _ = unwrap_state_dict(torch.load(path, map_location='cpu', weights_only=True), f'VGG-16 weights file {path}')
-    if any(k.startswith('features.') for k in state):
-        return {k[len('features.'):]: v for k, v in state.items() if k.startswith('features.')}
-    return dict(state)
 
 
 @ARCH_REGISTRY.register()
@@ -131,7 +119,10 @@ class FrozenVGG16Features(nn.Module):
         self.eval()
 
     def _load(self, path):
-        state = load_vgg16_features_state_dict(path)
+        try:
+            state = read_features_state_dict(path)
+        except CheckpointError as err:  # torch's own message may run over many lines
+            raise CheckpointError(f'VGG-16 weights (option weights_path) {str(err).splitlines()[0]}') from err
         own = self.features.state_dict()
         missing = [f'features.{k}' for k in own if k not in state]
         if missing:

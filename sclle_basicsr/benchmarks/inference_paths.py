@@ -12,9 +12,8 @@ import torch
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.assets import asset_path
-from sclle_basicsr.benchmarks.machine import has_native_bf16
 from sclle_basicsr.inference import enhance_tensor, load_enhancer
-from sclle_basicsr.inference.backends import import_runtime, openvino_native_bf16
+from sclle_basicsr.inference.backends import import_runtime, native_bf16, openvino_native_bf16
 from sclle_basicsr.inference.tiling import tile_ranges
 
 SIZES = {0.5: (612, 816), 1.0: (864, 1152), 4.0: (1728, 2304), 12.0: (3000, 4000)}
@@ -107,8 +106,8 @@ def unavailable_reason(name):
             import_runtime(backend)
         if precision == 'bf16' and backend == 'openvino' and not openvino_native_bf16():
             return 'no native bf16 in OpenVINO on this CPU'
-        if precision == 'bf16' and backend == 'torch' and not has_native_bf16():
+        if precision == 'bf16' and backend == 'torch' and not native_bf16():
             return 'no native bf16 (emulated: very slow)'
-    except Exception as err:  # noqa: BLE001  (reported as the reason it is skipped)
+    except Exception as err:  # reported as the reason it is skipped
         return str(err)
     return None

@@ -22,9 +22,10 @@ from sclle_basicsr.benchmarks.inference_paths import (
     make_runner,
     unavailable_reason,
 )
-from sclle_basicsr.benchmarks.machine import describe_machine, has_native_bf16, matmul_gflops, runtime_version
+from sclle_basicsr.benchmarks.machine import describe_machine, matmul_gflops, runtime_version
 from sclle_basicsr.export import onnx_bytes
 from sclle_basicsr.inference import select_backend
+from sclle_basicsr.inference.backends import native_bf16
 
 TARGET_RATIO, TARGET_PSNR_DB, TARGET_RSS_MB = 0.95, 60.0, 1536
 _progress = functools.partial(print, flush=True)
@@ -94,7 +95,7 @@ def machine_info(names_wanted, threads, matmul_size, weights):
         'loadavg_before': os.getloadavg(),
     })
     info['matmul_fp32_gflops'] = round(matmul_gflops(torch.float32, matmul_size), 1)
-    info['matmul_bf16_size'] = matmul_size if has_native_bf16() else 1024
+    info['matmul_bf16_size'] = matmul_size if native_bf16() else 1024
     info['matmul_bf16_gflops'] = round(matmul_gflops(torch.bfloat16, info['matmul_bf16_size'], repeats=1), 1)
     return info
 

@@ -21,16 +21,11 @@ def describe_machine(threads):
             'torch': torch.__version__}
 
 
-def has_native_bf16():
-    """Whether the CPU computes bf16 itself; without, torch emulates it (very slowly)."""
-    return bool(cpu_flags() & {'avx512_bf16', 'amx_bf16'})
-
-
 def runtime_version(module):
     """Version of an optional runtime (``onnxruntime``, ``openvino``); ``None`` when not installed."""
     try:
         return import_runtime(module).__version__
-    except Exception:  # noqa: BLE001
+    except Exception:  # not installed, or broken on import: no version to report
         return None
 
 

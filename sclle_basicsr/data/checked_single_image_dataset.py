@@ -4,6 +4,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from sclle_basicsr.data.image_checks import screen_image_paths
+from sclle_basicsr.image_files import list_images, walk_files
 
 
 @DATASET_REGISTRY.register()
@@ -15,9 +16,16 @@ class CheckedSingleImageDataset(SingleImageDataset):
     is decoded once when the dataset is built (``check_images: false`` turns this off): non-images and undecodable
     files are skipped with a warning, grayscale images are replicated to RGB and alpha channels ignored, each noted
     in the log.  An empty or unreadable folder is an error naming it.
+
+    A folder on disk is listed by :mod:`sclle_basicsr.image_files` (sorted, hidden files such as ``._x.png`` skipped),
+    so that the runner reads the images Table 1's identity row scores.
     """
 
     def __init__(self, opt):
         super().__init__(opt)
-        if opt.get('check_images', True) and self.io_backend_opt['type'] == 'disk':
+        check = opt.get('check_images', True)
+        disk = self.io_backend_opt['type'] == 'disk'
+        if disk and 'meta_info_file' not in opt:  # non-images stay in for the screening to name them
+            self.paths = walk_files(self.lq_folder) if check else list_images(self.lq_folder)
+        if check and disk:
             self.paths = screen_image_paths(self.paths, self.lq_folder, 'dataroot_lq', get_root_logger())

@@ -6,7 +6,8 @@ The brightness of an image is its mean grey level in [0, 1]: OpenCV's BT.601 gre
 146 / 116 / 65; images between the bands are left out on purpose (neither clearly normal nor clearly wrong).
 
 ``split_exposures`` does the work and is what ``scripts/split_exposures.py`` calls.  Files are linked
-(symbolic links to the absolute source path) or copied, never overwriting anything already in the output folders.
+(symbolic links to the absolute source path) or copied whole (file contents, not timestamps or permissions), never
+overwriting anything already in the output folders.
 """
 import logging
 import os
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from sclle_basicsr.atomic_files import atomic_open, remove_stale_temporaries
 from sclle_basicsr.image_files import list_images
 
 UNDER, POSITIVE, OVER = 'under', 'positive', 'over'
@@ -139,14 +141,17 @@ def split_exposures(input_dir, output_dir, under_max=DEFAULT_UNDER_MAX, positive
     for category, sources in result.assigned.items():
         folder = osp.join(output_dir, category)
         os.makedirs(folder, exist_ok=True)
+        for partial in remove_stale_temporaries(folder):
+            logger.info(f'Removed {partial}, a partial copy left by a run that was stopped.')
         for src in sources:
             name = osp.relpath(src, input_dir).replace(os.sep, '_') if recursive else osp.basename(src)
             dst = osp.join(folder, name)
             if osp.lexists(dst):  # lexists: a dangling link is still something we must not replace
                 result.existing[category] += 1
                 continue
-            if copy:
-                shutil.copy2(src, dst)
+            if copy:  # whole or not at all: a stopped copy must not pass for an existing file next time
+                with open(src, 'rb') as fin, atomic_open(dst, 'wb') as fout:
+                    shutil.copyfileobj(fin, fout)
             else:
                 os.symlink(osp.abspath(src), dst)
             result.written[category] += 1

@@ -59,7 +59,7 @@ def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, mod
             counts['megapixels'] += out.shape[0] * out.shape[1] / 1e6
             for note in img.notes + [f'{out_path}: {n}' for n in notes]:
                 _log(bar, note)
-        except Exception as e:  # noqa: BLE001  (one bad image must not stop the batch)
+        except Exception as e:  # one bad image must not stop the batch
             failures.append((path, str(e)))
             counts['failed'] += 1
             _log(bar, f'FAILED {path}: {e}')

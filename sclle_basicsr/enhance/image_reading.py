@@ -53,7 +53,7 @@ def _tiff_icc(path):
         with tifffile.TiffFile(path) as tif:
             tag = tif.pages[0].tags.get(34675)
             return bytes(tag.value) if tag is not None else None
-    except Exception:  # noqa: BLE001  (metadata only)
+    except Exception:  # metadata only
         return None
 
 
@@ -74,7 +74,7 @@ def read_image(path):
             icc = img.info.get('icc_profile')
             try:
                 orientation = int(img.getexif().get(0x0112, 1) or 1)
-            except Exception:  # noqa: BLE001  (a broken EXIF block: no orientation)
+            except Exception:  # a broken EXIF block: no orientation
                 orientation = 1
             img.load()
     except UnidentifiedImageError as err:

@@ -173,7 +173,7 @@ def build_network_from_config(config, device='cpu'):
                               'your own: --imports the module that registers it)')
     try:
         net = build_network(dict(config.network_g, type=registered))
-    except Exception as err:  # noqa: BLE001  (the arch's own constructor: any error means "wrong network_g")
+    except Exception as err:  # the arch's own constructor: any error means "wrong network_g"
         raise EvaluationError(f'{config.where}: network_g cannot be built: {type(err).__name__}: '
                               f'{_one_line(err)}') from err
     state = read_config_weights(config)

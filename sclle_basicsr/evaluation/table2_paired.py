@@ -8,7 +8,6 @@ the package's own linear layers v0.1, so that nothing is downloaded.  The enhanc
 as a saved result would be.
 """
 import os.path as osp
-import re
 import time
 
 import torch
@@ -22,8 +21,8 @@ from sclle_basicsr.evaluation.common import (
 )
 from sclle_basicsr.evaluation.methods import NetworkConfig, describe, enhance, inference_options, load_method
 from sclle_basicsr.image_files import list_images
-from sclle_basicsr.inference import CheckpointError, unwrap_state_dict
-from sclle_basicsr.inference.checkpoints import read_checkpoint
+from sclle_basicsr.inference import CheckpointError
+from sclle_basicsr.inference.checkpoints import read_features_state_dict
 from sclle_basicsr.unscorable import mean_or_nan, score_or_none
 
 
@@ -66,13 +65,10 @@ def build_lpips(backbone_path, net='alex', device='cpu'):
     if not osp.isfile(backbone_path):
         raise EvaluationError(f'LPIPS backbone {backbone_path} (option --lpips_backbone) not found')
     try:
-        state, _ = unwrap_state_dict(read_checkpoint(backbone_path), backbone_path)
+        feats = read_features_state_dict(backbone_path)
     except CheckpointError as err:
         raise EvaluationError(f'LPIPS backbone (option --lpips_backbone) {str(err).splitlines()[0]}') from err
     model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
-    feats = {k[len('features.'):]: v for k, v in state.items() if k.startswith('features.')}
-    if not feats:
-        feats = {k: v for k, v in state.items() if re.match(r'^\d+\.', k)}
     own = {}
     for slice_name, seq in model.net.named_children():
         if not slice_name.startswith('slice'):

@@ -24,6 +24,8 @@ CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', '
                       'vegetation', 'terrain', 'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle',
                       'bicycle')
 DEFAULT_GAMMAS = (1.0, 2.0, 6.0, 10.0)
+
+
 def confusion_matrix(pred, label, num_classes=19, ignore_index=255):
     """``(num_classes, num_classes)`` int64 counts, rows = ground truth, columns = prediction."""
     pred = np.asarray(pred).reshape(-1).astype(np.int64)

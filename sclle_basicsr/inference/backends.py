@@ -25,13 +25,16 @@ import torch
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 BACKENDS = ('auto', 'torch', 'onnxruntime', 'openvino')
-RUNTIME_EXTRAS = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}  # backend -> pip extra of sclle_basicsr
+RUNTIME_INSTALL = {  # backend -> why its runtime may be missing and the command that installs it
+    'onnxruntime': 'a dependency of sclle-basicsr that is missing from this environment: pip install onnxruntime',
+    'openvino': "which is not installed (an optional extra): pip install 'sclle-basicsr[openvino]'",
+}
 _AUTO_CPU_ORDER = {'fp32': ('onnxruntime', 'openvino'), 'bf16': ('openvino', )}
 _TORCH_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 class BackendUnavailable(RuntimeError):
-    """A backend whose runtime package is not installed (the message names the extra that installs it)."""
+    """A backend whose runtime package is not installed (the message says how to install it)."""
 
 
 class InvalidWeightsError(ValueError):
@@ -76,18 +79,23 @@ def cpu_flags():
     return set((_cpuinfo_field('flags') or '').split())
 
 
+def native_bf16():
+    """Whether the CPU computes bf16 itself (AVX512-BF16 or AMX-BF16 in ``/proc/cpuinfo``); without, bf16 autocast
+    is emulated and much slower than fp32.  ``False`` where ``/proc/cpuinfo`` does not exist."""
+    return bool(cpu_flags() & {'avx512_bf16', 'amx_bf16'})
+
+
 def cpu_name():
     """The CPU's model name from ``/proc/cpuinfo``, else what :mod:`platform` knows."""
     return _cpuinfo_field('model name') or platform.processor() or 'unknown'
 
 
 def import_runtime(name):
-    """The runtime module of backend ``name``; :class:`BackendUnavailable` naming the extra when not installed."""
+    """The runtime module of backend ``name``; :class:`BackendUnavailable` saying how to install it when missing."""
     try:
         return importlib.import_module(name)
     except ImportError as err:
-        raise BackendUnavailable(f'backend "{name}" needs the {name} package, which is not installed: '
-                                 f'pip install "sclle_basicsr[{RUNTIME_EXTRAS[name]}]"') from err
+        raise BackendUnavailable(f'backend "{name}" needs the {name} package, {RUNTIME_INSTALL[name]}') from err
 
 
 def _installed(name):
@@ -173,7 +181,7 @@ class TorchBackend:
         self.net = getattr(net, 'module', net)
         self.device = device
         self.dtype = _TORCH_DTYPES[precision]
-        if precision == 'bf16' and device.type == 'cpu' and not cpu_flags() & {'avx512_bf16', 'amx_bf16'}:
+        if precision == 'bf16' and device.type == 'cpu' and not native_bf16():
             warnings.warn('this CPU has no native bf16 (no AVX512-BF16 / AMX): bf16 convolutions are emulated and '
                           'much slower than fp32; use precision "fp32" here', RuntimeWarning, stacklevel=3)
 

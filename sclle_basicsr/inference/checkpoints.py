@@ -1,6 +1,7 @@
 """Reading checkpoints: the package's one checkpoint reader and state-dict unwrapper, and the validated DCENet reader
 built on them."""
 import os.path as osp
+import re
 
 import torch
 
@@ -21,7 +22,7 @@ def read_checkpoint(path):
         raise CheckpointError(f'model file {path} not found')
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # noqa: BLE001  (pickle, zip, unsupported type: all mean "not a checkpoint")
+    except Exception as err:  # pickle, zip, unsupported type: all mean "not a checkpoint"
         raise CheckpointError(f'{path}: cannot be read as a PyTorch checkpoint ({err})') from err
 
 
@@ -43,6 +44,18 @@ def unwrap_state_dict(obj, path, keys=STATE_DICT_KEYS):
     if state and all(isinstance(k, str) and k.startswith('module.') for k in state):
         state = {k[len('module.'):]: v for k, v in state.items()}
     return state, source
+
+
+def read_features_state_dict(path):
+    """The ``features`` part of a torchvision AlexNet / VGG checkpoint in ``path``, under bare indices (``'0.weight'``).
+
+    Accepts the full model's state dict (``features.*`` taken, ``classifier.*`` ignored) or its ``features`` module's
+    own (``N.*`` keys), bare or in a checkpoint dict (see :func:`unwrap_state_dict`): the pretrained backbones of the
+    VGG losses and of LPIPS come in both forms."""
+    state, _ = unwrap_state_dict(read_checkpoint(path), path)
+    if any(k.startswith('features.') for k in state):
+        return {k[len('features.'):]: v for k, v in state.items() if k.startswith('features.')}
+    return {k: v for k, v in state.items() if re.match(r'\d+\.', k)}
 
 
 def read_dcenet_state_dict(model_path):

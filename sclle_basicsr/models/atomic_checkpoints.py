@@ -54,7 +54,7 @@ class AtomicCheckpointsMixin:
                 with atomic_open(path, 'wb') as f:
                     torch.save(obj, f)
                 return
-            except Exception as err:  # noqa: B902  (BasicSR's contract: a failed save must not stop training)
+            except Exception as err:  # BasicSR's contract: a failed save must not stop training
                 logger.warning(f'Saving {path} failed: {err}; {remaining} tries left')
                 if remaining:
                     time.sleep(1)
