@@ -283,7 +283,9 @@ def test_table1_options_read_basicsr_and_bare_checkpoints(tmp_path):
         weights = tmp_path / f'{name}.pth'
         torch.save(payload, weights)
         path = ev.write_table1_options(str(tmp_path / f'{name}.yml'), name, str(weights), {'DICM': str(tmp_path)})
-        assert yaml.safe_load(open(path))['path']['param_key_g'] == key
+        options = yaml.safe_load(open(path))
+        assert options['path']['param_key_g'] == key
+        assert (options['val']['tile'], options['val']['tile_pad']) == (512, 8)  # tiles equal the whole image
 
 
 def test_identity_niqe_names_and_leaves_out_images_it_cannot_score(tmp_path):
