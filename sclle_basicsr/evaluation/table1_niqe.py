@@ -31,8 +31,8 @@ from sclle_basicsr.unscorable import mean_or_nan, score_or_none
 
 LLE_SETS = ('DICM', 'LIME', 'MEF', 'NPE', 'VV')
 NIQE_METRIC = {'type': 'calculate_niqe', 'crop_border': 0, 'input_order': 'HWC', 'convert_to': 'y'}
-# DCE-Net in 512-pixel tiles with 8 pixels of overlap: the same output as the whole image (receptive radius 7), and
-# the runner process stays near 1 GB where a whole 4 MP VV image takes about 7.5 GB.
+# DCE-Net in 512-pixel tiles with 8 pixels of overlap: the same output as the whole image (receptive radius 7), with
+# memory bounded by the tile: whole, a 4 MP VV image took the runner process to 7.5 GB resident.
 DCENET_TILING = {'tile': 512, 'tile_pad': 8}
 
 
