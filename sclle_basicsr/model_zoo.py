@@ -53,9 +53,10 @@ def readme(entries):
     lines = ['# Model zoo', '',
              'DCE-Net weights trained by this project: bare state dicts of the EMA weights, loadable by `sclle-enhance '
              '--model_path`, `Enhancer` and `pretrain_network_g` (with `param_key_g: ~`). NIQE (lower is better) is '
-             'the Table 1 protocol (`scripts/eval_table1_niqe.py`) on the five sets of the shared assets. Generated '
-             'from `index.json` by `python -m sclle_basicsr.model_zoo`; `python -m sclle_basicsr.model_zoo verify` '
-             'checks every sha256 and recomputes the NIQE from these files.', '',
+             'the Table 1 protocol (`scripts/eval_table1_niqe.py`) on the five sets of the shared assets. This file is '
+             'generated from `index.json` by `python -m sclle_basicsr.model_zoo add`; '
+             '`python -m sclle_basicsr.model_zoo verify` checks every sha256 and recomputes the NIQE from these files. '
+             'How the runs were made and what they show: `docs/reproduction.md`.', '',
              '| file | trained by | iterations | ' + ' | '.join(sets) + ' | sha256 |',
              '|---|---|---|' + '---|' * len(sets) + '---|']
     for e in entries:
