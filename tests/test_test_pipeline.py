@@ -158,6 +158,20 @@ def test_images_niqe_cannot_score_are_named_and_left_out(tmp_path):
     assert logged_niqe(log) == pytest.approx(float(expected), abs=1e-4)
 
 
+def build_logging(build_dataset, options):
+    """A CheckedSingleImageDataset built from ``options``, with the log records BasicSR's logger got meanwhile."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger('basicsr').addHandler(handler)
+    try:
+        dataset = build_dataset({'name': 'mini', 'type': 'CheckedSingleImageDataset', 'phase': 'test',
+                                 'io_backend': {'type': 'disk'}, **options})
+    finally:
+        logging.getLogger('basicsr').removeHandler(handler)
+    return dataset, records
+
+
 def test_float_images_are_skipped_by_name(tmp_path):
     """A float TIFF passes PIL's decode but not the runner's OpenCV read: skipped with its name, not a crash."""
     tifffile = pytest.importorskip('tifffile')
@@ -166,15 +180,7 @@ def test_float_images_are_skipped_by_name(tmp_path):
     import sclle_basicsr  # noqa: F401  (registration)
     cv2.imwrite(str(tmp_path / 'good.png'), np.full((20, 24, 3), 40, np.uint8))
     tifffile.imwrite(tmp_path / 'float.tif', np.full((20, 24), 0.2, np.float32))
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logging.getLogger('basicsr').addHandler(handler)
-    try:
-        dataset = build_dataset({'name': 'mini', 'type': 'CheckedSingleImageDataset', 'phase': 'test',
-                                 'dataroot_lq': str(tmp_path), 'io_backend': {'type': 'disk'}})
-    finally:
-        logging.getLogger('basicsr').removeHandler(handler)
+    dataset, records = build_logging(build_dataset, {'dataroot_lq': str(tmp_path)})
     assert [osp.basename(p) for p in dataset.paths] == ['good.png']
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert f'Skipping cannot use image {tmp_path / "float.tif"}: float pixels (32-bit); convert it' in warnings[0]
@@ -192,16 +198,7 @@ def test_the_runner_reads_the_images_table1_lists(tmp_path, check_images):
         cv2.imwrite(str(tmp_path / name), np.full((20, 24, 3), 40, np.uint8))
     (tmp_path / '._x.png').write_bytes(b'\x00\x05\x16\x07 AppleDouble junk')
     (tmp_path / 'notes.txt').write_text('not an image')
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logging.getLogger('basicsr').addHandler(handler)
-    try:
-        dataset = build_dataset({'name': 'mini', 'type': 'CheckedSingleImageDataset', 'phase': 'test',
-                                 'dataroot_lq': str(tmp_path), 'io_backend': {'type': 'disk'},
-                                 'check_images': check_images})
-    finally:
-        logging.getLogger('basicsr').removeHandler(handler)
+    dataset, records = build_logging(build_dataset, {'dataroot_lq': str(tmp_path), 'check_images': check_images})
     assert dataset.paths == list_images(str(tmp_path)) == [str(tmp_path / 'a.png'), str(tmp_path / 'b.png')]
     assert not [r for r in records if '._x.png' in r.getMessage()]
     assert [dataset[i]['lq'].shape for i in range(len(dataset))] == [(3, 20, 24)] * 2
