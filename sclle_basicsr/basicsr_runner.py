@@ -17,6 +17,11 @@ Why each fix exists:
   and, in the resumed epoch, leaves out the samples already trained on.
 * ``--launcher pytorch`` calls ``torch.cuda.set_device(rank % torch.cuda.device_count())`` and uses NCCL: on a
   machine without CUDA that is a ZeroDivisionError.  :func:`init_dist` initialises gloo there instead and says so.
+* A resume with another batch size (or number of processes) than the state was trained with puts the resumed
+  epoch at the wrong sample; :func:`load_resume_state` refuses it, naming the state and the option.
+
+The option checks, the lock on the run's folder, the stop on SIGINT / SIGTERM and the prefetchers that close
+their workers: :mod:`sclle_basicsr.run_guards`, installed by the same call.
 """
 import argparse
 import importlib
@@ -32,23 +37,46 @@ from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume, dist_util, get_root_logger
 
 from sclle_basicsr.atomic_files import remove_stale_temporaries
+from sclle_basicsr.models.atomic_checkpoints import batch_layout
+from sclle_basicsr.run_errors import RunError
+from sclle_basicsr.run_guards import install_run_guards
+from sclle_basicsr.training_stop import STOP
 
 
 def prepare_basicsr_runner():
     """Install the fixes into BasicSR's runner modules (idempotent); call it before ``train_pipeline``.
 
     ``basicsr.train`` gets :func:`load_resume_state` and :class:`ResumableEnlargedSampler`;
-    ``basicsr.utils.options`` (whose ``parse_options`` starts the process group) gets :func:`init_dist`.
+    ``basicsr.utils.options`` (whose ``parse_options`` starts the process group) gets :func:`init_dist`; then
+    :func:`~sclle_basicsr.run_guards.install_run_guards`.
     """
     import basicsr.train
     import basicsr.utils.options
     basicsr.train.load_resume_state = load_resume_state
     basicsr.train.EnlargedSampler = ResumableEnlargedSampler
     basicsr.utils.options.init_dist = init_dist
+    install_run_guards()
 
 
 class UnreadableStateError(RuntimeError):
     """A training state or its network file cannot be read."""
+
+
+class ResumeMismatchError(RunError):
+    """The options would not continue the run the training state comes from."""
+
+
+def check_batch_layout(opt, state, path):
+    """Refuse to resume ``state`` (at ``path``) with another batch size or number of processes than it was trained
+    with: the resumed epoch would leave out the wrong samples.  States that do not record it are not checked."""
+    saved, current = state.get('batch'), batch_layout(opt)
+    if saved is None or current is None or saved == current:
+        return
+    raise ResumeMismatchError(
+        f'training state {path} was trained with batch size {saved["batch_size"]} per process and '
+        f'{saved["world_size"]} process(es); these options give {current["batch_size"]} and '
+        f'{current["world_size"]} (datasets.train.batch_size_per_gpu, number of processes), so the run would not '
+        'continue where it stopped: set them back to resume, or train under another name (option name)')
 
 
 def _read(path, what, weights_only):
@@ -124,6 +152,9 @@ def load_resume_state(opt):
             resume_state = read_training_state(path, opt)
         except UnreadableStateError as err:
             raise UnreadableStateError(f'{err} (path.resume_state)') from err
+    if resume_state is not None:
+        check_batch_layout(opt, resume_state, path)
+    STOP.start_iter = resume_state['iter'] if resume_state is not None else 0
     ResumableEnlargedSampler.plan_next(opt, resume_state)
     if path is None:
         return None
@@ -157,10 +188,9 @@ class ResumableEnlargedSampler(EnlargedSampler):
         if train_opt is None:
             cls._next_plan = None
             return
-        multiplier = 1 if opt.get('dist') or not opt.get('num_gpu') else opt['num_gpu']  # as build_dataloader
         workers = train_opt.get('num_worker_per_gpu', 0)
         cls._next_plan = {
-            'batch_size': train_opt['batch_size_per_gpu'] * multiplier,
+            'batch_size': batch_layout(opt)['batch_size'],
             'persistent_workers': bool(train_opt.get('persistent_workers')) and workers > 0,
             'resume': None if resume_state is None else (resume_state['epoch'], resume_state['iter']),
         }
