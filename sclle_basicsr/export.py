@@ -13,7 +13,7 @@ import warnings
 import torch
 
 from sclle_basicsr import _compat  # noqa: F401
-from sclle_basicsr.atomic_files import atomic_open
+from sclle_basicsr.atomic_files import atomic_open, describe_os_error
 from sclle_basicsr.inference import CheckpointError, load_enhancer
 
 FORMATS = ('onnx', 'torchscript')
@@ -47,19 +47,45 @@ def onnx_bytes(net, opset=17):
     return buffer.getvalue()
 
 
-def export_model(model_path, fmt, out_path, opset=17):
-    """Export ``model_path`` to ``out_path`` in ``fmt`` ('onnx' or 'torchscript'); returns ``out_path``."""
+class ExportTargetError(ValueError):
+    """``-o`` names a folder, or a file that exists (without ``overwrite``)."""
+
+
+def check_target(out_path, overwrite=False):
+    """Refuse an output path that is a folder, or an existing file unless ``overwrite``."""
+    if osp.isdir(out_path):
+        raise ExportTargetError(f'-o {out_path} is a folder; -o names the model file to write, e.g. '
+                                f'{osp.join(out_path, "sclle.onnx")}')
+    if osp.lexists(out_path) and not overwrite:
+        raise ExportTargetError(f'-o {out_path} exists; pass --overwrite to replace it')
+
+
+def export_model(model_path, fmt, out_path, opset=17, overwrite=False):
+    """Export ``model_path`` to ``out_path`` in ``fmt`` ('onnx' or 'torchscript'); returns ``out_path``.
+
+    An existing ``out_path`` is replaced only with ``overwrite`` (:class:`ExportTargetError` otherwise, also when
+    another process creates it during the export); the file lands whole or not at all.
+    """
     if fmt not in FORMATS:
         raise ValueError(f'format must be one of {", ".join(FORMATS)}, got "{fmt}"')
+    check_target(out_path, overwrite)
     net = load_enhancer(model_path, 'cpu')
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    with atomic_open(out_path, 'wb') as f:
-        if fmt == 'onnx':
-            f.write(onnx_bytes(net, opset))
-        else:
-            with torch.no_grad():  # no data-dependent control flow: tracing is exact
-                torch.jit.save(torch.jit.trace(_Exported(net), torch.rand(1, 3, 64, 64), check_trace=False), f)
+    try:
+        with atomic_open(out_path, 'wb', replace=overwrite) as f:
+            _write(net, fmt, f, opset)
+    except FileExistsError:
+        raise ExportTargetError(f'-o {out_path} was created by another process during the export; not replaced '
+                                '(pass --overwrite to replace it)') from None
     return out_path
+
+
+def _write(net, fmt, f, opset):
+    if fmt == 'onnx':
+        f.write(onnx_bytes(net, opset))
+    else:
+        with torch.no_grad():  # no data-dependent control flow: tracing is exact
+            torch.jit.save(torch.jit.trace(_Exported(net), torch.rand(1, 3, 64, 64), check_trace=False), f)
 
 
 def main(argv=None):
@@ -68,12 +94,17 @@ def main(argv=None):
     p.add_argument('--format', default='onnx', choices=FORMATS)
     p.add_argument('-o', '--output', required=True, help='output file (.onnx / .pt)')
     p.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
+    p.add_argument('--overwrite', action='store_true', help='replace the output file if it exists')
     args = p.parse_args(argv)
     try:
-        path = export_model(args.model_path, args.format, args.output, opset=args.opset)
+        path = export_model(args.model_path, args.format, args.output, opset=args.opset, overwrite=args.overwrite)
     except (CheckpointError, ValueError) as e:
         print(f'sclle-export: error: {e}', file=sys.stderr)
         return 2
+    except OSError as e:  # a read-only folder, a full disk: nothing was written
+        print(f'sclle-export: error: cannot write -o {args.output}: {describe_os_error(e)}; nothing written',
+              file=sys.stderr)
+        return 1
     print(f'sclle-export: wrote {args.format} model to {path} (input "input": N x 3 x H x W float32 in [0, 1], '
           'dynamic N, H, W)')
     return 0

@@ -15,12 +15,28 @@ def walk_files(folder, recursive=False, exclude=()):
     """Sorted paths of the files in ``folder`` (and its sub-folders when ``recursive``).
 
     Hidden files and folders are skipped (temporaries, ``.ipynb_checkpoints``); symbolic links are followed, since
-    the study and the README link data folders; ``exclude``: folders not entered (an output folder inside the input).
+    the study and the README link data folders, but each real folder is entered once, so a link to a folder above
+    it (a loop) or a second link to one folder adds nothing; ``exclude``: folders not entered (an output folder
+    inside the input).
     """
     exclude = {osp.abspath(e) for e in exclude}
-    found = []
+    found, entered = [], set()
+
+    def first_visit(path):
+        try:
+            st = os.stat(path)
+        except OSError:  # a broken link: os.walk lists it with the folders but cannot enter it
+            return False
+        key = (st.st_dev, st.st_ino)
+        if key in entered:
+            return False
+        entered.add(key)
+        return True
+
+    first_visit(folder)
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith('.') and osp.abspath(osp.join(root, d)) not in exclude)
+        dirs[:] = [d for d in dirs if first_visit(osp.join(root, d))] if recursive else dirs
         found.extend(osp.join(root, f) for f in sorted(files) if not f.startswith('.'))
         if not recursive:
             break

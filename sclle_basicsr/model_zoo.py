@@ -40,7 +40,16 @@ def read_index(zoo_dir=ZOO_DIR):
     if not osp.isfile(path):
         return []
     with open(path) as f:
-        return json.load(f)
+        text = f.read()
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as err:
+        restore = '; git checkout -- model_zoo/index.json restores it' if osp.abspath(zoo_dir) == ZOO_DIR else ''
+        raise ZooError(f'{path} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}; truncated?)'
+                       f'{restore}') from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ZooError(f'{path} must hold a list of entries, got {type(entries).__name__}')
+    return entries
 
 
 def write_index(entries, zoo_dir=ZOO_DIR):

@@ -31,11 +31,15 @@ def enhance_pixels(enhancer, pixels, model_path):
     return np.dstack([out, pixels[:, :, -1:]]) if has_alpha else out
 
 
-def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, model_path=None):
+def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, model_path=None, overwrite=False):
     """Enhance ``images`` (iterated through the progress ``bar``) into their ``targets`` (``(path, format)``),
     counting in ``counts``; returns ``[(path, error)]``.
 
-    ``skip_existing`` keeps outputs that exist; ``model_path`` is named when the model's output is not finite.
+    ``skip_existing`` keeps outputs that exist; ``overwrite`` replaces them; otherwise an output that appears while
+    the run goes on (another run writing into the same folder) is never replaced: it is a failure naming the file.
+    An output is published only if its name is still free at that moment (see ``write_atomic(replace=False)``),
+    so of two runs into one folder exactly one writes each file.  ``model_path`` is named when the model's output
+    is not finite.
     """
     inputs = {osp.realpath(p) for p in images}
     claimed, failures = {}, []
@@ -47,14 +51,24 @@ def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, mod
             if real_out in claimed:
                 raise OSError(f'output {out_path} already written for {claimed[real_out]}')
             claimed[real_out] = path
-            if skip_existing and osp.lexists(out_path):
-                counts['kept'] += 1
-                continue
+            if not overwrite and osp.lexists(out_path):
+                if skip_existing:
+                    counts['kept'] += 1
+                    continue
+                raise FileExistsError(f'output {out_path} was created by another process during this run; not '
+                                      'replaced (pass --overwrite to replace it, --skip_existing to keep it)')
             img = read_image(path)
             out = enhance_pixels(enhancer, img.pixels, model_path)
             data, notes = encode_image(out, fmt, img.icc)
             os.makedirs(osp.dirname(out_path), exist_ok=True)
-            write_atomic(out_path, data)
+            try:
+                write_atomic(out_path, data, replace=overwrite)
+            except FileExistsError:
+                if skip_existing:  # written by another run meanwhile: kept, like any existing output
+                    counts['kept'] += 1
+                    continue
+                raise FileExistsError(f'output {out_path} was created by another process during this run; not '
+                                      'replaced (pass --overwrite to replace it, --skip_existing to keep it)') from None
             counts['written'] += 1
             counts['megapixels'] += out.shape[0] * out.shape[1] / 1e6
             for note in img.notes + [f'{out_path}: {n}' for n in notes]:

@@ -11,6 +11,7 @@ from sclle_basicsr.atomic_files import remove_stale_temporaries
 from sclle_basicsr.enhance.batch import enhance_all
 from sclle_basicsr.enhance.paths import collect_inputs, output_path_for
 from sclle_basicsr.enhance.signals import Interrupted, stop_on_signals
+from sclle_basicsr.image_files import is_image_file
 from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer
 
 MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
@@ -67,6 +68,9 @@ def check_arguments(args):
                 f'{smallest_useful_tile(args.tile_pad)} or more')
     if osp.exists(args.output) and not osp.isdir(args.output):
         return f'-o {args.output} is an existing file; -o names the output folder'
+    if not osp.isdir(args.output) and is_image_file(args.output):
+        return (f'-o {args.output} ends in an image extension, but -o names the output folder (each output keeps '
+                'its input\'s name, plus --suffix); give a folder, e.g. -o enhanced/')
     return None
 
 
@@ -129,7 +133,7 @@ def run(args, counts):
         bar = images
     try:
         failures = enhance_all(enhancer, bar, images, targets, counts, skip_existing=args.skip_existing,
-                               model_path=args.model_path)
+                               model_path=args.model_path, overwrite=args.overwrite)
     finally:
         if hasattr(bar, 'close'):
             bar.close()

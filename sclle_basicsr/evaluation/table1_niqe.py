@@ -27,7 +27,7 @@ from sclle_basicsr.evaluation.common import EvaluationError, write_table
 from sclle_basicsr.evaluation.methods import NetworkConfig
 from sclle_basicsr.image_files import list_images, walk_files
 from sclle_basicsr.inference import read_dcenet_state_dict
-from sclle_basicsr.unscorable import mean_or_nan, score_or_none
+from sclle_basicsr.unscorable import mean_or_nan, score_or_none, size_problem
 
 LLE_SETS = ('DICM', 'LIME', 'MEF', 'NPE', 'VV')
 NIQE_METRIC = {'type': 'calculate_niqe', 'crop_border': 0, 'input_order': 'HWC', 'convert_to': 'y'}
@@ -169,7 +169,8 @@ def identity_niqe(folders, log=print):
             if img is None:
                 continue  # the runner's dataset skips unreadable files too
             value = score_or_none('niqe', lambda: calculate_niqe(img, crop_border=0, input_order='HWC',
-                                                                 convert_to='y'), path, log)
+                                                                 convert_to='y'), path, log,
+                                  size_problem({'type': 'calculate_niqe', 'crop_border': 0}, img.shape))
             if value is None:
                 left_out += 1
             else:

@@ -12,7 +12,7 @@ LUMA_BT601 = (0.299, 0.587, 0.114)
 
 
 class InvalidImageError(ValueError):
-    """Pixels the network cannot enhance: non-finite, or float values outside [0, 1]."""
+    """Pixels the network cannot enhance: none at all, non-finite, or float values outside [0, 1]."""
 
 
 class NonFiniteOutputError(RuntimeError):
@@ -60,6 +60,9 @@ def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', backend='auto')
         raise ValueError(f'enhance_tensor expects an (N, 3, H, W) float tensor, got {desc}')
     if tile < 0 or tile_pad < 0:
         raise ValueError(f'tile ({tile}) and tile_pad ({tile_pad}) must be >= 0')
+    if x.numel() == 0:
+        raise InvalidImageError(f'the image is empty ({x.size(3)}x{x.size(2)} pixels, batch {x.size(0)}): nothing '
+                                'to enhance')
     run = backend_for(net, select_backend(backend, x.device, precision), x.device, precision)
     with torch.inference_mode():
         # the runtimes' path stays in NumPy, checks included (see sclle_basicsr.inference.backends)

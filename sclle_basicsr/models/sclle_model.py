@@ -18,7 +18,7 @@ from sclle_basicsr.inference import InvalidWeightsError, enhance_tensor
 from sclle_basicsr.inference.backends import check_weights
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
-from sclle_basicsr.unscorable import mean_or_nan, score_or_none
+from sclle_basicsr.unscorable import mean_or_nan, score_or_none, size_problem
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -122,7 +122,8 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
         if context['save_img']:
             self._save_visualization(data['img'], osp.splitext(osp.basename(image))[0], context)
         for name, (metric_opt, scores, unscored) in context['metrics'].items():
-            value = score_or_none(name, lambda: calculate_metric(data, metric_opt), image, get_root_logger().warning)
+            value = score_or_none(name, lambda: calculate_metric(data, metric_opt), image, get_root_logger().warning,
+                                  size_problem(metric_opt, data['img'].shape))
             if value is None:
                 unscored.append(image)
             else:
