@@ -140,4 +140,8 @@ def describe_os_error(err):
     found = os_error_behind(err)
     if found is None:
         return f'{type(err).__name__}: {err}'
-    return found.strerror or os.strerror(found.errno)
+    reason = found.strerror or os.strerror(found.errno)
+    if found.filename:  # a temporary's name says less than its folder
+        name = str(found.filename)
+        reason += f' ({osp.dirname(name) if is_temporary(osp.basename(name)) else name})'
+    return reason

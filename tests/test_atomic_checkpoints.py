@@ -1,12 +1,16 @@
-"""Atomic files and the models' atomic checkpoint / training-state saving (same files as BasicSR's)."""
+"""Atomic files and the models' atomic checkpoint / training-state saving (same files as BasicSR's), and a failed
+save stopping the run with the reason."""
+import contextlib
+import errno
 import os
 
+import pytest
 import torch
 from basicsr.models.base_model import BaseModel
 
 from sclle_basicsr.atomic_files import is_temporary
 from sclle_basicsr.models import atomic_checkpoints
-from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
+from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin, CheckpointSaveError
 
 
 class TinyModel(AtomicCheckpointsMixin, BaseModel):
@@ -56,11 +60,63 @@ def test_saves_the_files_basicsr_saves(tmp_path):
     assert not [n for n in os.listdir(tmp_path / 'ours' / 'models') if is_temporary(n)]
 
 
-def test_a_failing_save_is_retried_then_logged_and_leaves_no_file(tmp_path, monkeypatch, caplog):
+def test_a_failing_save_is_retried_then_stops_the_run_and_leaves_no_file(tmp_path, monkeypatch, caplog):
     model = TinyModel(tmp_path)
     monkeypatch.setattr(atomic_checkpoints.time, 'sleep', lambda seconds: None)
     os.rmdir(tmp_path / 'training_states')
-    with caplog.at_level('WARNING', logger='basicsr'):
+    with caplog.at_level('WARNING', logger='basicsr'), pytest.raises(CheckpointSaveError) as err:
         model.save_training_state(0, 7)
-    assert caplog.text.count('7.state failed') == 3 and 'Could not save' in caplog.text
+    assert caplog.text.count('7.state failed') == 3
+    assert str(err.value).startswith(f'cannot save {tmp_path / "training_states" / "7.state"} (3 tries): No such '
+                                     f'file or directory ({tmp_path / "training_states"})')
     assert not (tmp_path / 'training_states').exists()
+
+
+class DiskFull:
+    """A file whose writes fail as on a full disk, after the first ``room`` bytes."""
+
+    def __init__(self, f, room=100):
+        self.f, self.room = f, room
+
+    def write(self, data):
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+@pytest.mark.parametrize('what', ['state', 'network'])
+def test_a_full_disk_stops_the_run_at_once_saying_so_and_keeps_the_previous_file(tmp_path, monkeypatch, what):
+    """torch.save reports a failed write as "unexpected pos"; the error says "No space left on device" instead,
+    without retrying, and the file already there stays as it was."""
+    model = TinyModel(tmp_path)
+    save = (lambda: model.save_training_state(0, 7)) if what == 'state' else \
+        (lambda: model.save_network(model.net_g, 'net_g', -1))
+    path = tmp_path / ('training_states/7.state' if what == 'state' else 'models/net_g_latest.pth')
+    path.write_bytes(b'previous')
+    opened = []
+    real_atomic_open = atomic_checkpoints.atomic_open
+
+    @contextlib.contextmanager
+    def full_disk_open(target, mode):
+        with real_atomic_open(target, mode) as f:
+            opened.append(target)
+            yield DiskFull(f)
+
+    monkeypatch.setattr(atomic_checkpoints, 'atomic_open', full_disk_open)
+    with pytest.raises(CheckpointSaveError) as err:
+        save()
+    assert str(err.value).startswith(f'cannot save {path}: No space left on device (free space on {path.parent})')
+    assert 'unexpected pos' in str(err.value.__cause__) and len(opened) == 1  # torch's words; no retry
+    assert path.read_bytes() == b'previous' and sorted(os.listdir(path.parent)) == [path.name]
+
+
+def test_a_training_state_records_its_batch_layout(tmp_path):
+    model = TinyModel(tmp_path)
+    model.opt.update({'datasets': {'train': {'batch_size_per_gpu': 3}}, 'world_size': 1, 'num_gpu': 0})
+    model.save_training_state(1, 9)
+    state = torch.load(tmp_path / 'training_states' / '9.state', weights_only=False)
+    assert state['batch'] == {'batch_size': 3, 'world_size': 1}

@@ -380,3 +380,87 @@ def test_enhancer_errors_are_per_image_failures(tmp_path, model_path, capsys, mo
     stdout = capsys.readouterr().out
     assert os.listdir(out) == ['b.png']
     assert f'failed: {src / "a.png"}: pixel values outside [0, 1] (simulated)' in stdout
+
+
+def test_an_output_named_like_an_image_is_refused_not_made_a_folder(tmp_path, model_path, capsys):
+    src = tmp_path / 'a.png'
+    Image.fromarray(rand_rgb()).save(src)
+    assert run(['-i', src, '-o', tmp_path / 'x.jpg', '--model_path', model_path]) == 2
+    assert capsys.readouterr().err == (f'sclle-enhance: error: -o {tmp_path / "x.jpg"} ends in an image extension, '
+                                       'but -o names the output folder (each output keeps its input\'s name, plus '
+                                       '--suffix); give a folder, e.g. -o enhanced/\n')
+    assert not (tmp_path / 'x.jpg').exists()
+    (tmp_path / 'y.jpg').mkdir()  # a folder that is really called so is a folder
+    assert run(['-i', src, '-o', tmp_path / 'y.jpg', '--model_path', model_path]) == 0
+    assert os.listdir(tmp_path / 'y.jpg') == ['a.png']
+
+
+def test_empty_images_are_named(tmp_path, model_path, capsys, enhancer):
+    src = tmp_path / 'in'
+    src.mkdir()
+    Image.fromarray(rand_rgb()).save(src / 'good.png')
+    (src / 'empty.png').write_bytes(b'')
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 1
+    assert f'failed: {src / "empty.png"}: cannot read image {src / "empty.png"}: the file is empty (0 bytes)' in \
+        capsys.readouterr().out
+    assert os.listdir(tmp_path / 'out') == ['good.png']
+    for shape in ((0, 0, 3), (0, 5), (4, 0, 4)):
+        with pytest.raises(ValueError, match=r'the image is empty \(\d+x\d+ pixels, batch 1\): nothing to enhance'):
+            enhancer.enhance(np.zeros(shape, np.uint8))
+    assert enhancer.enhance(np.zeros((1, 1, 3), np.uint8)).shape == (1, 1, 3)  # small is fine
+
+
+def test_recursive_enters_each_real_folder_once(tmp_path, model_path, capsys):
+    """A link to a folder above it (a loop) and a second link to one folder add nothing; the walk ends at once."""
+    src = tmp_path / 'in'
+    (src / 'sub').mkdir(parents=True)
+    Image.fromarray(rand_rgb()).save(src / 'a.png')
+    Image.fromarray(rand_rgb(seed=1)).save(src / 'sub' / 'b.png')
+    (src / 'sub' / 'loop').symlink_to(src, target_is_directory=True)
+    (src / 'sub' / 'again').symlink_to(src / 'sub', target_is_directory=True)
+    (src / 'linked').symlink_to(tmp_path / 'elsewhere', target_is_directory=True)  # a real folder outside: kept
+    (tmp_path / 'elsewhere').mkdir()
+    Image.fromarray(rand_rgb(seed=2)).save(tmp_path / 'elsewhere' / 'c.png')
+    out = tmp_path / 'out'
+    assert run(['-i', src, '-o', out, '--model_path', model_path, '--recursive']) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob('*.png'))
+    assert written == ['a.png', 'linked/c.png', 'sub/b.png']
+    assert '3 image(s) written' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('mode', ['plain', 'skip_existing', 'overwrite'])
+def test_an_output_another_run_creates_meanwhile_is_not_replaced(tmp_path, model_path, capsys, monkeypatch, mode):
+    """Between the up-front check and the write, another run writes ``b.png``: it is kept as that run wrote it
+    (a failure naming it, or counted as kept with --skip_existing) unless --overwrite asks to replace it."""
+    src, out = tmp_path / 'in', tmp_path / 'out'
+    src.mkdir()
+    for name, seed in (('a.png', 0), ('b.png', 1)):
+        Image.fromarray(rand_rgb(seed=seed)).save(src / name)
+    real_encode = batch.encode_image
+
+    def encode_while_another_run_writes(pixels, fmt, icc=None):
+        if not (out / 'b.png').exists():
+            (out / 'b.png').write_bytes(b'written by the other run')
+        return real_encode(pixels, fmt, icc)
+
+    monkeypatch.setattr(batch, 'encode_image', encode_while_another_run_writes)
+    extra = [] if mode == 'plain' else [f'--{mode}']
+    code = run(['-i', src, '-o', out, '--model_path', model_path, *extra])
+    stdout = capsys.readouterr().out
+    assert sorted(os.listdir(out)) == ['a.png', 'b.png']
+    if mode == 'overwrite':
+        assert code == 0 and (out / 'b.png').read_bytes() != b'written by the other run'
+        return
+    assert (out / 'b.png').read_bytes() == b'written by the other run'
+    if mode == 'plain':
+        assert code == 1 and f'failed: {src / "b.png"}: output {out / "b.png"} was created by another process ' \
+            'during this run; not replaced' in stdout
+    else:
+        assert code == 0 and '1 image(s) written' in stdout and '1 existing output(s) kept' in stdout
+
+
+def test_publishing_without_replacing_is_exclusive(tmp_path):
+    write_atomic(tmp_path / 'x', b'first', replace=False)
+    with pytest.raises(FileExistsError, match='not replaced'):
+        write_atomic(tmp_path / 'x', b'second', replace=False)
+    assert (tmp_path / 'x').read_bytes() == b'first' and os.listdir(tmp_path) == ['x']

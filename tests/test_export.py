@@ -69,8 +69,77 @@ def test_failed_export_keeps_the_previous_file(model, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.jit, 'save', fail)
     with warnings.catch_warnings(), pytest.raises(RuntimeError, match='disk full'):
         warnings.simplefilter('ignore')
-        export_model(path, 'torchscript', str(out))
+        export_model(path, 'torchscript', str(out), overwrite=True)
     assert out.read_bytes() == b'previous export' and list(tmp_path.iterdir()) == [out]  # no partial file left
+
+
+def export_quietly(argv):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return main(argv)
+
+
+def test_an_existing_file_is_replaced_only_with_overwrite(model, tmp_path, capsys):
+    _, path = model
+    out = tmp_path / 'sclle.onnx'
+    out.write_bytes(b'an earlier export')
+    assert export_quietly(['--model_path', path, '-o', str(out)]) == 2
+    assert capsys.readouterr().err == f'sclle-export: error: -o {out} exists; pass --overwrite to replace it\n'
+    assert out.read_bytes() == b'an earlier export' and list(tmp_path.iterdir()) == [out]
+    assert export_quietly(['--model_path', path, '-o', str(out), '--overwrite']) == 0
+    assert out.read_bytes()[:2] != b'an' and out.stat().st_size > 10_000
+
+
+def test_a_file_created_during_the_export_is_not_replaced(model, tmp_path, monkeypatch, capsys):
+    """Two exports to one path: the one that finishes second does not overwrite the first's file."""
+    from sclle_basicsr import export
+    _, path = model
+    out = tmp_path / 'sclle.onnx'
+    real = export.onnx_bytes
+
+    def meanwhile(*args, **kwargs):
+        out.write_bytes(b'the other export')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export, 'onnx_bytes', meanwhile)
+    assert export_quietly(['--model_path', path, '-o', str(out)]) == 2
+    assert 'was created by another process during the export; not replaced' in capsys.readouterr().err
+    assert out.read_bytes() == b'the other export' and list(tmp_path.iterdir()) == [out]
+
+
+def test_a_folder_is_refused(model, tmp_path, capsys):
+    _, path = model
+    assert export_quietly(['--model_path', path, '-o', str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f'sclle-export: error: -o {tmp_path} is a folder; -o names the model file '
+                                       f'to write, e.g. {tmp_path / "sclle.onnx"}\n')
+
+
+@pytest.mark.parametrize('fault', ['read-only', 'full'])
+def test_a_read_only_folder_or_a_full_disk_is_one_line_and_writes_nothing(model, tmp_path, monkeypatch, capsys, fault):
+    """Simulated (the tests may run as root, for whom no folder is read-only): creating the temporary file fails
+    with EACCES, or writing it with ENOSPC."""
+    import errno
+    import os
+
+    from sclle_basicsr import atomic_files
+    _, path = model
+    out = tmp_path / 'sub' / 'sclle.onnx'
+    if fault == 'read-only':
+        def mkstemp(dir, prefix):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.path.join(dir, prefix + 'x'))
+        monkeypatch.setattr(atomic_files.tempfile, 'mkstemp', mkstemp)
+    else:
+        real_fsync = os.fsync
+
+        def fsync(fd):  # a full disk often shows only when the data is flushed to it
+            real_fsync(fd)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(atomic_files.os, 'fsync', fsync)
+    assert export_quietly(['--model_path', path, '-o', str(out)]) == 1
+    err = capsys.readouterr().err
+    reason = f'Permission denied ({out.parent})' if fault == 'read-only' else 'No space left on device'
+    assert err == f'sclle-export: error: cannot write -o {out}: {reason}; nothing written\n'
+    assert os.listdir(out.parent) == []
 
 
 def test_export_errors(tmp_path, capsys):

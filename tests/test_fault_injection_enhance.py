@@ -2,6 +2,7 @@
 README promises: no partial image under a final name, and a rerun removes the temporaries and completes exactly."""
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -145,3 +146,24 @@ def test_sigint_and_sigterm_stop_cleanly_with_summary(tmp_path, workload):
         assert temporaries(out) == []
         assert_outputs_whole(out, expected)
     finish_with_rerun(model, src, out, expected, [])
+
+
+def written_count(stdout):
+    found = re.search(r'sclle-enhance: (\d+) image\(s\) written', stdout)
+    assert found, stdout
+    return int(found.group(1))
+
+
+def test_two_runs_into_one_folder_write_each_file_once(tmp_path, workload):
+    """Two runs started together on one -o with --skip_existing (the way to share or resume work): each output is
+    published by exactly one of them (the written counts add up to the number of images; before, both wrote every
+    file), every file is the exact enhancement, no temporary is left, both exit 0.  (Without --skip_existing an
+    output the other run created meanwhile is a failure naming it: tests/test_enhance_cli.py.)"""
+    model, src, expected = workload
+    out = tmp_path / 'out'
+    procs = [start(model, src, out, '--skip_existing') for _ in range(2)]
+    results = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], results
+    assert sum(written_count(stdout) for stdout, _ in results) == NUM_IMAGES, results
+    assert final_names(out) == sorted(expected) and temporaries(out) == []
+    assert_outputs_whole(out, expected)

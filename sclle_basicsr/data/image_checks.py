@@ -12,6 +12,8 @@ def probe_image(path):
     A full decode is what catches truncated files: OpenCV decodes a truncated JPEG into a grey-filled image
     without any error.
     """
+    if osp.isfile(path) and osp.getsize(path) == 0:
+        raise OSError(f'cannot decode image {path}: the file is empty (0 bytes)')
     try:
         with Image.open(path) as img:
             img.load()

@@ -1,5 +1,7 @@
 """Image files into pixels, keeping what an enhanced copy must carry over: bit depth, alpha, gray, ICC profile,
 with the EXIF orientation applied.  Files that cannot be decoded raise :class:`ImageReadError` saying why."""
+import os
+
 import numpy as np
 
 from sclle_basicsr.inference import InvalidImageError, check_pixels
@@ -68,6 +70,8 @@ def read_image(path):
 
     notes = []
     mode, icc, orientation, pil_error = None, None, 1, None
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ImageReadError(f'cannot read image {path}: the file is empty (0 bytes)')
     try:
         with Image.open(path) as img:
             mode = img.mode
@@ -91,6 +95,8 @@ def read_image(path):
         raise ImageReadError(f'cannot read image {path}: {err}') from err
     if arr is None:
         raise ImageReadError(f'cannot decode image {path}' + (f': {pil_error}' if pil_error else ''))
+    if arr.size == 0:
+        raise ImageReadError(f'cannot enhance {path}: it has no pixels ({arr.shape[1]}x{arr.shape[0]})')
     if arr.dtype not in (np.uint8, np.uint16):
         if arr.dtype.kind != 'f':
             raise ImageReadError(f'cannot enhance {path}: unsupported pixel type {arr.dtype}')
