@@ -15,6 +15,7 @@ An unknown key is reported with the nearest valid one (``difflib``); parts of ot
 """
 import difflib
 import inspect
+import re
 
 from sclle_basicsr.run_errors import RunError
 
@@ -144,11 +145,13 @@ def _nearest(key, valid):
 def _describe(value):
     if isinstance(value, str):
         text = f'the string {value!r}'
+        if re.fullmatch(r'[+-]?\d+[eE][+-]?\d+', value.strip()):
+            return text + ' (YAML reads a number without a dot, such as 1e-3, as a string: write 1.0e-3)'
         try:
             float(value)
         except ValueError:
             return text
-        return text + ' (YAML reads a number without a dot, such as 1e-3, as a string: write 1.0e-3)'
+        return text + ' (a number in quotes: write it without them)'
     return f'{value!r} ({type(value).__name__})'
 
 

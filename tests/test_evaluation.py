@@ -298,17 +298,20 @@ def test_identity_niqe_names_and_leaves_out_images_it_cannot_score(tmp_path):
     good = np.clip(texture, 0, 255).astype(np.uint8)
     cv2.imwrite(str(folder / 'good.png'), good)
     cv2.imwrite(str(folder / 'tiny.png'), good[:40, :50])
+    cv2.imwrite(str(folder / 'line.png'), good[:1, :])  # a side of one pixel: an AssertionError inside NIQE
     messages = []
     res = ev.identity_niqe({'SET': str(folder)}, log=messages.append)
     niqe, _, left_out = res['SET']
-    assert left_out == 1 and niqe == pytest.approx(float(calculate_niqe(good, 0)), abs=1e-9)
-    assert any(f'niqe cannot score {folder / "tiny.png"}: RuntimeError' in m for m in messages)
-    assert 'niqe of SET: 1 of 2 image(s) left out (cannot be scored)' in messages
+    assert left_out == 2 and niqe == pytest.approx(float(calculate_niqe(good, 0)), abs=1e-9)
+    for name, size in (('tiny', '50x40'), ('line', '200x1')):
+        assert (f'niqe cannot score {folder / name}.png: the image is {size} pixels, under the 96x96 it needs; left '
+                'out of the niqe mean.') in messages
+    assert 'niqe of SET: 2 of 3 image(s) left out (cannot be scored)' in messages
 
     out = tmp_path / 'out'
     out.mkdir()
     rows, md = ev.run_table1([('identity', None)], str(out), sets=['SET'], dataroot=str(tmp_path), log=lambda m: None)
-    assert rows[0]['SET'] == pytest.approx(niqe) and 'left out: identity SET: 1.' in md
+    assert rows[0]['SET'] == pytest.approx(niqe) and 'left out: identity SET: 2.' in md
 
 
 def test_table2_leaves_out_images_a_metric_cannot_score(tmp_path):

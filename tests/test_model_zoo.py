@@ -3,6 +3,8 @@ published NIQE is recomputed from the file; ``add`` and ``verify`` work on a gen
 weights and wrong figures."""
 import json
 import os
+import os.path as osp
+import re
 
 import cv2
 import numpy as np
@@ -80,3 +82,21 @@ def test_add_then_verify_on_a_generated_study(tmp_path):
     torch.save({'params': params}, checkpoint)
     with pytest.raises(model_zoo.ZooError, match='changed since'):
         model_zoo.add(str(study_dir), 'run', 'tiny_full_recipe', 'python make_it.py', zoo_dir=str(zoo))
+
+
+@pytest.mark.parametrize('content, reason', [
+    (None, r'is not valid JSON \(line \d+, column \d+: .*; truncated\?\)'),
+    ('{"file": "x.pth"}', 'must hold a list of entries, got dict'),
+])
+def test_a_truncated_or_wrong_index_is_one_error_naming_the_file(tmp_path, capsys, monkeypatch, content, reason):
+    from sclle_basicsr import model_zoo
+    with open(osp.join(model_zoo.ZOO_DIR, model_zoo.INDEX)) as f:
+        committed = f.read()
+    (tmp_path / model_zoo.INDEX).write_text(committed[:len(committed) // 2] if content is None else content)
+    with pytest.raises(model_zoo.ZooError, match=f'^{re.escape(str(tmp_path / model_zoo.INDEX))} {reason}$'):
+        model_zoo.read_index(str(tmp_path))
+    real_read_index = model_zoo.read_index  # the command line, reading that index: one line, exit status 1
+    monkeypatch.setattr(model_zoo, 'read_index', lambda zoo_dir=None: real_read_index(str(tmp_path)))
+    with pytest.raises(SystemExit) as exit_:
+        model_zoo.main(['verify', '--max_images', '1'])
+    assert re.fullmatch(f'error: {re.escape(str(tmp_path / model_zoo.INDEX))} {reason}', str(exit_.value.code))

@@ -135,7 +135,8 @@ def test_folder_without_images_is_a_clear_error(tmp_path, weights):
 
 
 def test_images_niqe_cannot_score_are_named_and_left_out(tmp_path):
-    """NIQE fails on images under 96x96 and on flat ones: each is named, left out of the mean, and the run goes on."""
+    """NIQE fails on images under 96x96 (a side of one pixel trips an assertion in BasicSR's NIQE) and on flat
+    ones: each is still enhanced and saved, named with the reason, left out of the mean, and the run goes on."""
     torch.manual_seed(0)
     weights = tmp_path / 'random_dcenet.pth'
     torch.save(DCENet().state_dict(), weights)
@@ -147,13 +148,19 @@ def test_images_niqe_cannot_score_are_named_and_left_out(tmp_path):
     cv2.imwrite(str(folder / 'good.png'), np.clip(texture, 0, 255).astype(np.uint8))
     cv2.imwrite(str(folder / 'tiny.png'), np.full((40, 50, 3), 30, np.uint8))
     cv2.imwrite(str(folder / 'flat.png'), np.full((120, 120, 3), 30, np.uint8))
+    for name, shape in (('one', (1, 1, 3)), ('line', (1, 300, 3)), ('column', (300, 1, 3))):
+        cv2.imwrite(str(folder / f'{name}.png'), np.full(shape, 30, np.uint8))
 
     proc, log, outputs, run = run_test_runner(tmp_path, str(folder), str(weights))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(outputs) == sorted(f'{n}_{run}.png' for n in ('flat', 'good', 'tiny'))  # all still enhanced
-    assert re.search(r'niqe cannot score \S*tiny\.png: RuntimeError: .*; left out of the niqe mean', log)
+    names = ('column', 'flat', 'good', 'line', 'one', 'tiny')
+    assert sorted(outputs) == sorted(f'{n}_{run}.png' for n in names)  # all still enhanced
+    for name, size in (('tiny', '50x40'), ('one', '1x1'), ('line', '300x1'), ('column', '1x300')):
+        assert f'niqe cannot score {folder / name}.png: the image is {size} pixels, under the 96x96 it needs; left ' \
+            'out of the niqe mean' in log
     assert re.search(r'niqe cannot score \S*flat\.png: LinAlgError: SVD did not converge', log)
-    assert 'niqe of mini: 2 of 3 image(s) left out (cannot be scored, named above): flat.png, tiny.png' in log
+    assert ('niqe of mini: 5 of 6 image(s) left out (cannot be scored, named above): column.png, flat.png, line.png, '
+            'one.png, tiny.png') in log
     expected = calculate_niqe(outputs[f'good_{run}.png'], crop_border=0)
     assert logged_niqe(log) == pytest.approx(float(expected), abs=1e-4)
 
