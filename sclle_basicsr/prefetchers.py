@@ -53,7 +53,9 @@ class _ReadAhead:
                     return
             self._put((_END, None))
         except BaseException as err:  # handed to the training loop, raised there
-            self._put((_END, err))
+            # without this thread's frames: they hold the DataLoader iterator, whose workers would then outlive
+            # close() for as long as the error is referenced (a worker's error carries its own traceback as text)
+            self._put((_END, err.with_traceback(None)))
 
     def __next__(self):
         batch, err = self._queue.get()

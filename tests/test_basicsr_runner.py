@@ -10,6 +10,7 @@ from basicsr.data.data_sampler import EnlargedSampler
 
 from sclle_basicsr.basicsr_runner import (
     ResumableEnlargedSampler,
+    ResumeMismatchError,
     UnreadableStateError,
     load_resume_state,
     read_training_state,
@@ -95,6 +96,27 @@ def test_explicit_resume_state_must_be_readable(tmp_path):
     opt['path']['resume_state'] = str(tmp_path / 'training_states' / '6.state')
     with pytest.raises(UnreadableStateError, match=r'6\.state cannot be read.*\(path\.resume_state\)'):
         load_resume_state(opt)
+
+
+@pytest.mark.parametrize('changed', ['batch_size_per_gpu', 'world_size'])
+def test_resuming_with_another_batch_layout_is_refused(tmp_path, changed):
+    """The sampler places a resumed epoch by iterations x batch size: with another batch size (or number of
+    processes) than the state was trained with it would leave out the wrong samples and log the wrong count."""
+    opt = write_run(tmp_path, [6])
+    state_path = tmp_path / 'training_states' / '6.state'
+    state = torch.load(state_path, weights_only=False)
+    torch.save({**state, 'batch': {'batch_size': 2, 'world_size': 1}}, state_path)
+    opt.update({'dist': changed == 'world_size', 'num_gpu': 0, 'world_size': 2 if changed == 'world_size' else 1,
+                'datasets': {'train': {'batch_size_per_gpu': 4 if changed == 'batch_size_per_gpu' else 2}}})
+    with pytest.raises(ResumeMismatchError) as err:
+        load_resume_state(opt)
+    given = '4 and 1' if changed == 'batch_size_per_gpu' else '2 and 2'
+    assert str(err.value) == (f'training state {state_path} was trained with batch size 2 per process and 1 '
+                              f'process(es); these options give {given} (datasets.train.batch_size_per_gpu, number '
+                              'of processes), so the run would not continue where it stopped: set them back to '
+                              'resume, or train under another name (option name)')
+    opt['datasets']['train']['batch_size_per_gpu'], opt['world_size'], opt['dist'] = 2, 1, False
+    assert load_resume_state(opt)['iter'] == 6  # the same layout resumes
 
 
 def test_read_training_state_rejects_other_pickles(tmp_path):
