@@ -16,10 +16,12 @@ class RunError(Exception):
 
 
 def _report(prog, err):
-    print(f'{prog}: error: {err}', file=sys.stderr, flush=True)
     logger = logging.getLogger('basicsr')
-    if any(isinstance(h, logging.FileHandler) for h in logger.handlers):  # the run's log file is open
-        logger.error(str(err))
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, str(err), None, None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):  # the run's log file (its console handler would say it twice)
+            handler.handle(record)
+    print(f'{prog}: error: {err}', file=sys.stderr, flush=True)
 
 
 def install_one_line_errors(prog=None):

@@ -1,6 +1,7 @@
 """BasicSR's train runner end to end on tiny data: checkpoints, validation NIQE, exact --auto_resume."""
 import glob
 import json
+import os
 import os.path as osp
 import re
 import shutil
@@ -15,6 +16,7 @@ import torch
 from conftest import TINY_SEGMENTOR_CFG
 
 from sclle_basicsr.assets import REPO_ROOT
+from sclle_basicsr.run_lock import lock_path
 
 # A tiny DeepLabv3+ with random weights: the pipeline is real, the semantics are not (JSON is YAML flow style).
 TINY_SEGMENTOR = ' ' + json.dumps({'allow_random_init': True, 'cfg_options': TINY_SEGMENTOR_CFG})
@@ -137,6 +139,8 @@ class Run:
         for folder in ('experiments', 'tb_logger'):
             for path in glob.glob(osp.join(REPO_ROOT, folder, self.name + '*')):
                 shutil.rmtree(path, ignore_errors=True)
+        if osp.exists(lock_path(self.root)):  # left by a run killed with SIGKILL
+            os.remove(lock_path(self.root))
 
 
 @pytest.fixture
