@@ -71,3 +71,24 @@ def test_the_lock_is_beside_the_folder_so_renaming_the_folder_keeps_it(tmp_path)
     with pytest.raises(FolderInUseError):
         FolderLock(folder).acquire()
     lock.release()
+
+
+def test_the_test_runner_refuses_a_results_folder_in_use(tmp_path, monkeypatch):
+    """test.py locks results/<name> before BasicSR would rename it (after checking the options)."""
+    from sclle_basicsr.assets import REPO_ROOT
+    from sclle_basicsr.run_guards import parse_test_options
+    options = tmp_path / 'test.yml'
+    options.write_text('name: pytest_lock_test\nmodel_type: SCLLLEModel\nnum_gpu: 0\nnetwork_g: {type: DCENet}\n'
+                       'datasets:\n  test_1: {name: x, type: CheckedSingleImageDataset, dataroot_lq: /nowhere,'
+                       ' io_backend: {type: disk}}\npath: {pretrain_network_g: ~}\nval: {save_img: false}\n')
+    monkeypatch.setattr(sys, 'argv', ['test.py', '-opt', str(options)])
+    results = os.path.join(REPO_ROOT, 'results', 'pytest_lock_test')
+    other_run = FolderLock(results).acquire()
+    try:
+        with pytest.raises(FolderInUseError, match=f'^{results} is in use by another test run'):
+            parse_test_options(REPO_ROOT)
+    finally:
+        other_run.release()
+    opt, _ = parse_test_options(REPO_ROOT)  # free again: this process holds it until it exits
+    assert opt['path']['results_root'] == results and os.path.exists(lock_path(results))
+    assert not os.path.exists(results)  # nothing made yet: BasicSR's test_pipeline makes the folder
