@@ -57,8 +57,8 @@ class TrainingStop:
         name = signal.Signals(signum).name
         if self.signum is not None or self._finishing():
             when = ('during the final save and validation, after the last iteration' if self._finishing() else
-                    f'again ({name})')
-            _say(f'stopped at once by {name} {when}, without saving; --auto_resume continues from the newest '
+                    'a second stop signal')
+            _say(f'stopped at once by {name}, {when}, without saving; --auto_resume continues from the newest '
                  'saved training state')
             raise SystemExit(128 + signum)
         self.signum = signum

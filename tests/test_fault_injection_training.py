@@ -309,3 +309,24 @@ def test_prefetch_cpu_with_workers_leaves_nothing_running_at_exit(run_factory): 
                                         cmd=[sys.executable, '-c', AT_EXIT_PROBE]))
     assert code == 0, stderr[-3000:]
     assert 'probe: 0 reader thread(s), 0 worker(s)' in stdout, stdout[-2000:]
+
+
+def test_sigterm_under_ddp_stops_every_rank_after_the_same_iteration(run_factory):  # noqa: F811
+    """torch.distributed.run passes SIGTERM to both ranks; they agree (an all-reduce before each batch) and stop
+    after the same iteration, rank 0 saving.  The state records two processes, so resuming it in one is refused."""
+    run = run_factory()
+    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29537',
+                'sclle_basicsr/train.py']
+    proc = start(run, 200, '--launcher', 'pytorch', cmd=launcher)
+    wait_for_iteration(run, proc, 3)
+    proc.send_signal(signal.SIGTERM)
+    _, _, stderr = finish(proc)  # the launcher reports the signal its own way (its traceback, status 1)
+    assert stderr.count('sclle_basicsr: SIGTERM received: finishing the current iteration') == 2, stderr[-3000:]
+    stopped = re.search(r'stopped by SIGTERM after iteration (\d+): saved (\S+) ', run.log())
+    assert stopped, run.log()[-3000:]
+    state = torch.load(stopped.group(2), map_location='cpu', weights_only=False)
+    assert state['iter'] == int(stopped.group(1)) and state['batch'] == {'batch_size': 2, 'world_size': 2}
+    assert osp.isfile(osp.join(run.root, 'models', f'net_g_{state["iter"]}.pth'))
+    code, _, stderr = finish(start(run, 200, '--auto_resume'))
+    assert code == 1 and 'these options give 2 and 1 (datasets.train.batch_size_per_gpu, number of processes)' in \
+        stderr.strip().splitlines()[-1], stderr[-3000:]
