@@ -49,17 +49,22 @@ def test_standin_not_installed_when_the_real_extension_exists(monkeypatch):
 
 # BasicSR's and mmcv's own objects, as a fresh interpreter sees them (printed as module:qualname).
 OWN_OBJECTS = """
-import sys, basicsr.train, basicsr.utils.options
+import sys, basicsr.test, basicsr.train, basicsr.utils.options
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import dist_util
 name = lambda f: f'{f.__module__}:{f.__qualname__}'
 print(name(basicsr.train.load_resume_state), name(basicsr.train.EnlargedSampler), name(EnlargedSampler.__iter__),
       name(EnlargedSampler.set_epoch), name(dist_util._init_dist_pytorch), name(basicsr.utils.options.init_dist),
       sys.modules.get('mmcv._ext', 'no-mmcv-ext'))
+print(name(basicsr.train.parse_options), name(basicsr.train.build_model), name(basicsr.train.CPUPrefetcher),
+      name(basicsr.train.CUDAPrefetcher), name(basicsr.test.parse_options), name(sys.excepthook))
 """
 BASICSR_OWN = ('basicsr.train:load_resume_state basicsr.data.data_sampler:EnlargedSampler '
                'basicsr.data.data_sampler:EnlargedSampler.__iter__ basicsr.data.data_sampler:EnlargedSampler.set_epoch '
-               'basicsr.utils.dist_util:_init_dist_pytorch basicsr.utils.dist_util:init_dist no-mmcv-ext')
+               'basicsr.utils.dist_util:_init_dist_pytorch basicsr.utils.dist_util:init_dist no-mmcv-ext '
+               'basicsr.utils.options:parse_options basicsr.models:build_model '
+               'basicsr.data.prefetch_dataloader:CPUPrefetcher basicsr.data.prefetch_dataloader:CUDAPrefetcher '
+               'basicsr.utils.options:parse_options sys:excepthook')
 
 
 def test_importing_the_package_changes_nothing_in_basicsr_or_mmcv():
@@ -77,4 +82,7 @@ def test_prepare_basicsr_runner_installs_the_runner_fixes():
     assert proc.stdout.split() == [
         'sclle_basicsr.basicsr_runner:load_resume_state', 'sclle_basicsr.basicsr_runner:ResumableEnlargedSampler',
         'basicsr.data.data_sampler:EnlargedSampler.__iter__', 'basicsr.data.data_sampler:EnlargedSampler.set_epoch',
-        'basicsr.utils.dist_util:_init_dist_pytorch', 'sclle_basicsr.basicsr_runner:init_dist', 'no-mmcv-ext']
+        'basicsr.utils.dist_util:_init_dist_pytorch', 'sclle_basicsr.basicsr_runner:init_dist', 'no-mmcv-ext',
+        'sclle_basicsr.run_guards:parse_training_options', 'sclle_basicsr.run_guards:build_training_model',
+        'sclle_basicsr.prefetchers:ClosingCPUPrefetcher', 'sclle_basicsr.prefetchers:StoppableCUDAPrefetcher',
+        'sclle_basicsr.run_guards:parse_test_options', 'sclle_basicsr.run_errors:install_one_line_errors.<locals>.hook']
