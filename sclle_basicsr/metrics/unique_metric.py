@@ -159,8 +159,7 @@ def unique_input(img, input_order='HWC'):
         raise ValueError(f'calculate_unique needs at least {MIN_SIDE}x{MIN_SIDE} pixels, got {w}x{h}')
     size = resized_size(h, w)
     if size is not None:
-        rgb = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((size[1], size[0]),
-                                                                            Image.Resampling.BILINEAR))
+        rgb = np.array(Image.fromarray(np.ascontiguousarray(rgb)).resize((size[1], size[0]), Image.Resampling.BILINEAR))
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div_(255.0)
 
 
