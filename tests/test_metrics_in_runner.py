@@ -66,14 +66,8 @@ def logged(log, metric):
 
 
 @pytest.fixture
-def unique_weights(tmp_path):
-    torch.manual_seed(1)
-    net = um.UNIQUENet()
-    with torch.no_grad():
-        net.fc.weight.normal_(0, 1.0)
-    path = tmp_path / 'UNIQUE.pt'
-    torch.save(net.state_dict(), path)
-    return str(path)
+def unique_weights(unique_network):
+    return unique_network[1]
 
 
 def test_unique_and_loe_in_val_metrics_are_logged(tmp_path, unique_weights):

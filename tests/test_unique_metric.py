@@ -24,28 +24,21 @@ def textured(h, w, seed=0):
 
 
 @pytest.fixture(scope='module')
-def unique_files(tmp_path_factory):
-    """A random UNIQUE network and its weights as pyiqa's UNIQUE.pt (bare ``backbone.*``, ``fc.*``), as the original
+def unique_files(unique_network, tmp_path_factory):
+    """The random UNIQUE network and its weights as pyiqa's UNIQUE.pt (bare ``backbone.*``, ``fc.*``), as the original
     DataParallel model.pt (``module.`` prefixes) and wrapped in ``params``."""
-    torch.manual_seed(0)
-    net = um.UNIQUENet().eval()
-    with torch.no_grad():  # scores of about unit size: the default init makes the fc output tiny
-        net.fc.weight.normal_(0, 1.0)
+    net, pyiqa_file = unique_network
     state = net.state_dict()
-    root = tmp_path_factory.mktemp('unique')
-    files = {'pyiqa': root / 'UNIQUE.pt', 'original': root / 'model.pt', 'params': root / 'params.pt'}
-    torch.save(state, files['pyiqa'])
+    root = tmp_path_factory.mktemp('unique_layouts')
+    files = {'pyiqa': pyiqa_file, 'original': str(root / 'model.pt'), 'params': str(root / 'params.pt')}
     torch.save({f'module.{k}': v for k, v in state.items()}, files['original'])
     torch.save({'params': state}, files['params'])
-    return net, {k: str(v) for k, v in files.items()}
+    return net, files
 
 
 @pytest.fixture(autouse=True)
-def no_weights_from_the_environment(monkeypatch, tmp_path):
-    """The machine's own UNIQUE.pt, if any, stays out of the tests: no variable, an empty torch hub folder."""
-    monkeypatch.delenv(um.WEIGHTS_ENV, raising=False)
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
-    load_unique.cache_clear()
+def isolated(no_unique_weights):
+    """The machine's own UNIQUE.pt, if any, stays out of the tests."""
 
 
 def described_score(net, rgb01):
@@ -145,7 +138,7 @@ def test_a_device_that_is_absent_is_an_option_error(unique_files):
 
 def test_weights_come_from_the_option_the_variable_or_pyiqas_cache(unique_files, monkeypatch, tmp_path):
     _, files = unique_files
-    cache = tmp_path / 'torch_home' / 'hub' / 'pyiqa' / 'UNIQUE.pt'
+    cache = tmp_path / 'torch_home' / 'hub' / 'pyiqa' / 'UNIQUE.pt'  # TORCH_HOME of the fixture no_unique_weights
     assert um.pyiqa_cache_path() == str(cache)
     with pytest.raises(MetricWeightsError) as exc:
         um.find_unique_weights()
