@@ -1,5 +1,6 @@
-"""Any BasicSR network in Tables 1 and 2 (``--configs NAME=OPTIONS.yml``): a stock arch (SRVGGNetCompact), an arch
-of the user's (``--imports``), beside DCE-Net checkpoints; and the one-line errors of a bad option file."""
+"""Any BasicSR network in Tables 1, 2 and 4 and the comparison sheet (``--configs NAME=OPTIONS.yml``): a stock arch
+(SRVGGNetCompact), an arch of the user's (``--imports``), beside DCE-Net checkpoints; and the one-line errors of a
+bad option file."""
 import csv
 import os
 import os.path as osp
@@ -322,3 +323,52 @@ def test_table1_and_2_score_an_arch_of_the_users_own_with_imports(tmp_path, lle_
     low, gt = (cv2.imread(p) for p in ev.match_pairs(root)[0][1:])
     brighter = np.clip(np.round(low.astype(np.float64) * 1.6), 0, 255).astype(np.uint8)
     assert rows[1]['PSNR'] == pytest.approx(calculate_psnr(brighter, gt, 0), abs=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Table 4 and the comparison sheet
+
+
+def test_table4_segments_the_output_of_any_basicsr_network(tmp_path, nets):
+    import json
+
+    from conftest import TINY_SEGMENTOR_CFG, require_asset
+    root = require_asset('cityscapes_mini')
+    seg = ['--seg_random_init', '--seg_cfg_options',
+           json.dumps({**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 19})]
+    script = load_script('eval_table4_segmentation')
+    out = tmp_path / 'out'
+    script.main(['--checkpoints', 'identity', '--configs', f'pass={nets["pass"]}', f'esr={nets["random"]}',
+                 '--dataroot', root, '--gammas', '1', '6', '--max_side', '64', '--max_images', '2', '--out', str(out)]
+                + seg)
+    rows = read_csv(out / 'table4_segmentation.csv')
+    assert list(rows) == ['identity', 'pass', 'esr']
+    for g in ('gamma=1', 'gamma=6'):  # a network returning its input segments as the input itself
+        assert rows['pass'][g] == rows['identity'][g] and 0 <= float(rows['esr'][g]) <= 100
+    assert f'esr: {nets["random"]}' in (out / 'table4_segmentation.md').read_text()
+    torch.save({'params': srvgg(0, upscale=2).state_dict()}, tmp_path / 'x2.pth')
+    x2 = write_options(tmp_path / 'x2.yml', dict(SRVGG, upscale=2), str(tmp_path / 'x2.pth'))
+    with pytest.raises(SystemExit) as exc:
+        script.main(['--configs', f'x2={x2}', '--dataroot', root, '--gammas', '2', '--max_side', '64',
+                     '--max_images', '1', '--out', str(tmp_path / 'o2')] + seg)
+    assert 'needs the input size (option network_g)' in str(exc.value.code) and '\n' not in str(exc.value.code)
+
+
+def test_the_comparison_sheet_draws_any_configured_network(tmp_path, nets):
+    torch.save({'params': srvgg(0, upscale=2).state_dict()}, tmp_path / 'x2.pth')
+    x2 = write_options(tmp_path / 'x2.yml', dict(SRVGG, upscale=2), str(tmp_path / 'x2.pth'))
+    image = tmp_path / 'img.png'
+    cv2.imwrite(str(image), textured(40, 60, seed=3))
+    out = tmp_path / 'sheet.png'
+    load_script('compare_sheet').main(['--images', str(image), '--checkpoints', f'dce={nets["dce"]}', '--configs',
+                                       f'pass={nets["pass"]}', f'x2={x2}', '--out', str(out), '--height', '40'])
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (40, 4 * 60, 3)  # input | dce | pass | x2 (80x120, scaled to the row height)
+    tiles = [sheet[:, 60 * i:60 * (i + 1)].astype(int) for i in range(4)]
+    below_caption = slice(26, 40)  # the captions differ; the pixels under them are the networks' outputs
+    assert np.array_equal(tiles[2][below_caption], tiles[0][below_caption])  # pass-through: the input itself
+    assert not np.array_equal(tiles[1][below_caption], tiles[0][below_caption])
+    assert not np.array_equal(tiles[3][below_caption], tiles[0][below_caption])
+    with pytest.raises(SystemExit, match='no checkpoints given'):
+        load_script('compare_sheet').main(['--images', str(image), '--out', str(tmp_path / 'none.png')])
+

@@ -23,7 +23,9 @@ from sclle_basicsr.evaluation.methods import (
     IDENTITY,
     NetworkConfig,
     build_network_from_config,
+    describe,
     enhance,
+    inference_options,
     load_method,
     parse_config,
     parse_methods,
@@ -59,9 +61,9 @@ from sclle_basicsr.evaluation.table4_segmentation import (
 __all__ = [
     'CITYSCAPES_CLASSES', 'DEFAULT_GAMMAS', 'IDENTITY', 'LLE_SETS', 'TABLE1_METRICS', 'EvaluationError',
     'NetworkConfig', 'bgr_uint8_to_tensor', 'build_lpips', 'build_network_from_config', 'build_segmentor',
-    'checkpoint_param_key', 'confusion_matrix', 'darken', 'default_out', 'enhance', 'find_cityscapes_pairs',
-    'gamma_key', 'identity_scores', 'iou_from_confusion', 'load_cityscapes_pair', 'load_method', 'make_output_dir',
-    'match_pairs', 'metric_options', 'parse_config', 'parse_methods', 'parse_runner_log', 'prepare_set_folders',
-    'read_color', 'run_table1', 'run_table2', 'run_table4', 'segment_miou', 'table1_options', 'tensor_to_uint8_bgr',
-    'unique_availability', 'write_table', 'write_table1_options'
+    'checkpoint_param_key', 'confusion_matrix', 'darken', 'default_out', 'describe', 'enhance', 'find_cityscapes_pairs',
+    'gamma_key', 'identity_scores', 'inference_options', 'iou_from_confusion', 'load_cityscapes_pair', 'load_method',
+    'make_output_dir', 'match_pairs', 'metric_options', 'parse_config', 'parse_methods', 'parse_runner_log',
+    'prepare_set_folders', 'read_color', 'run_table1', 'run_table2', 'run_table4', 'segment_miou', 'table1_options',
+    'tensor_to_uint8_bgr', 'unique_availability', 'write_table', 'write_table1_options'
 ]
