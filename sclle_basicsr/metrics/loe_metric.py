@@ -32,8 +32,9 @@ _PAIRS_PER_STEP = 1 << 24
 
 
 def lightness(bgr):
-    """``max(R, G, B)`` of an ``HxWx3`` image, as float32."""
-    return bgr.max(axis=2).astype(np.float32)
+    """``max(R, G, B)`` of an ``HxWx3`` image, as float32 (pairwise maxima: ``max(axis=2)`` over the interleaved
+    channels is some 40 times slower)."""
+    return np.maximum(np.maximum(bgr[..., 0], bgr[..., 1]), bgr[..., 2]).astype(np.float32)
 
 
 def downsampled_size(height, width, short_side=DEFAULT_SHORT_SIDE):
