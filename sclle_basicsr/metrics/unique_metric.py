@@ -93,7 +93,7 @@ def find_unique_weights(weights=None):
     elif os.environ.get(WEIGHTS_ENV):
         path, where = os.environ[WEIGHTS_ENV], f'${WEIGHTS_ENV}'
     else:
-        path, where = pyiqa_cache_path(), f"pyiqa's cache (no metric option weights, no ${WEIGHTS_ENV})"
+        path, where = pyiqa_cache_path(), f"pyiqa's cache; no metric option weights, no ${WEIGHTS_ENV}"
     path = osp.abspath(osp.expanduser(path))
     if not osp.isfile(path):
         raise MetricWeightsError(
