@@ -82,6 +82,8 @@ def test_gray_and_rescaled_outputs_and_refusals():
         calculate_loe(np.zeros((40, 96, 3), np.uint8), lq=low)
     with pytest.raises(ValueError, match='3-channel'):
         calculate_loe(np.zeros((40, 48, 4), np.uint8), lq=low)
+    with pytest.raises(ValueError, match='too elongated'):  # the pairwise count would take minutes
+        calculate_loe(np.zeros((50, 2100, 3), np.uint8), lq=np.zeros((50, 2100, 3), np.uint8))
     with pytest.raises(ValueError, match=r'\[0, 255\]'):
         calculate_loe(low * 3.0, lq=low)
 

@@ -29,6 +29,8 @@ from sclle_basicsr.metrics.common import MetricOptionError, check_better, color_
 DEFAULT_SHORT_SIDE = 50
 # pairs compared per step of the quadratic count: bounds the temporary boolean arrays to about 16 MB
 _PAIRS_PER_STEP = 1 << 24
+# the count is quadratic: 100,000 pixels are 10^10 pairs, tens of seconds (the default compares about 3,400)
+MAX_COMPARED = 100_000
 
 
 def lightness(bgr):
@@ -79,6 +81,9 @@ def calculate_loe(img, lq=None, short_side=DEFAULT_SHORT_SIDE, input_order='HWC'
         raise ValueError(f'calculate_loe compares the output with its input pixel for pixel: the output is '
                          f'{ow}x{oh}, the input {w}x{h} (not the same aspect ratio)')
     dh, dw = downsampled_size(h, w, short_side)
+    if dh * dw > MAX_COMPARED:
+        raise ValueError(f'calculate_loe would compare {dh}x{dw} pixels, pairwise (at most {MAX_COMPARED:,}): '
+                         f'the image is too elongated for short_side {short_side}')
     maps = []
     for image in (src, out):
         lit = lightness(image)
