@@ -257,7 +257,7 @@ def score_method(study_dir, method, weights, sets, dataroot, max_images, log=pri
         if cached.get('settings') == settings:
             return cached['niqe']
     out = ev.make_output_dir(osp.join(study_dir, 'niqe', 'work', method), overwrite=True)
-    rows, _ = ev.run_table1([(method, weights)], out, sets, dataroot, max_images, log=log)
+    rows, _ = ev.run_table1([(method, weights)], out, sets, dataroot, max_images, log=log, metrics=('niqe',))
     niqe = {s: rows[0][s] for s in sets}
     niqe['average'] = rows[0]['average']
     write_atomic(cache, json.dumps({'settings': settings, 'niqe': niqe}, indent=1))

@@ -27,21 +27,26 @@ def stack_rows(rows):
 
 
 def enhancer_sheet(images, methods, height=240):
-    """One row per image path: input | each ``(name, checkpoint)`` in ``methods``, as a BGR uint8 picture.
+    """One row per image path: input | each ``(name, source)`` of ``methods``, as a BGR uint8 picture.
 
+    A source is what the evaluation protocols compare (:mod:`sclle_basicsr.evaluation.methods`): a DCE-Net
+    checkpoint, run in 512-pixel tiles (the whole-image result with bounded memory: whole 4 MP images, seven
+    enhancers took 15 GB), or the :class:`~sclle_basicsr.evaluation.methods.NetworkConfig` of any BasicSR network,
+    run on the whole image; an output of another size is scaled to the row's height like every tile.
     Raises ``ValueError`` naming an image that cannot be read.
     """
-    from sclle_basicsr.inference import Enhancer
-    # tiles give the whole-image result with bounded memory: whole 4 MP images, seven enhancers took 15 GB
-    enhancers = [(name, Enhancer(path, device='cpu', tile=512, tile_pad=8)) for name, path in methods]
+    from sclle_basicsr import evaluation as ev
+    networks = [(name, source, ev.load_method(source)) for name, source in methods]
     rows = []
     for path in images:
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f'cannot read image {path}')
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        x = ev.bgr_uint8_to_tensor(bgr)
         tiles = [(f'input {osp.basename(path)}', bgr)]
-        tiles += [(name, cv2.cvtColor(enh.enhance(rgb), cv2.COLOR_RGB2BGR)) for name, enh in enhancers]
+        for name, source, net in networks:
+            y = ev.enhance(net, x, f'{ev.describe(source)} on {path}', **ev.inference_options(source, tile=512))
+            tiles.append((name, ev.tensor_to_uint8_bgr(y)))
         rows.append(labelled_row(tiles, height))
     return stack_rows(rows)
 

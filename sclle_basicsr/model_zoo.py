@@ -130,7 +130,8 @@ def verify(zoo_dir=ZOO_DIR, names=None, sets=ev.LLE_SETS, dataroot=None, max_ima
     entries = check_files(zoo_dir, names)
     out = ev.make_output_dir(out or ev.default_out('model_zoo_verify'), overwrite=True)
     methods = [(e['file'], osp.join(zoo_dir, e['file'])) for e in entries]
-    rows, _ = ev.run_table1(methods, out, sets, dataroot or asset_path('lle_testsets'), max_images, log=log)
+    rows, _ = ev.run_table1(methods, out, sets, dataroot or asset_path('lle_testsets'), max_images, log=log,
+                            metrics=('niqe',))
     compared, wrong = [], []
     for e, row in zip(entries, rows):
         for s in sets:

@@ -46,6 +46,34 @@ def nan_weights(tmp_path):
     return path
 
 
+@pytest.fixture
+def no_unique_weights(monkeypatch, tmp_path):
+    """No UNIQUE weights to be found: no $SCLLE_UNIQUE_WEIGHTS, an empty torch hub folder (so this machine's own
+    pyiqa cache stays out of the test); returns the pyiqa cache path UNIQUE then looks at."""
+    from sclle_basicsr.metrics import load_unique
+    from sclle_basicsr.metrics.unique_metric import WEIGHTS_ENV, pyiqa_cache_path
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    load_unique.cache_clear()
+    return pyiqa_cache_path()
+
+
+@pytest.fixture(scope='session')
+def unique_network(tmp_path_factory):
+    """A randomly initialised UNIQUE network (its fc drawn from N(0, 1), so that scores are of about unit size) and
+    its weights in pyiqa's layout (a bare state dict, ``backbone.*`` and ``fc.*``): nothing is downloaded."""
+    import torch
+
+    from sclle_basicsr.metrics.unique_metric import UNIQUENet
+    torch.manual_seed(0)
+    net = UNIQUENet().eval()
+    with torch.no_grad():
+        net.fc.weight.normal_(0, 1.0)
+    path = tmp_path_factory.mktemp('unique') / 'UNIQUE.pt'
+    torch.save(net.state_dict(), path)
+    return net, str(path)
+
+
 def load_script(name):
     """``scripts/<name>.py`` as a module, so that a test calls its ``main`` in-process (a subprocess would pay the
     torch and BasicSR imports again)."""

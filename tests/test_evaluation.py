@@ -80,16 +80,24 @@ def test_parse_runner_log():
            '2024-01-02 10:00:05,600 INFO: Testing LIME...\n'
            '2024-01-02 10:00:07,600 INFO: Validation LIME\n\t # niqe: 4.0130\tBest: 4.0130 @ x iter\n')
     res = ev.parse_runner_log(log, ['DICM', 'LIME'])
-    assert res == {'DICM': (3.754, 5.5, 0), 'LIME': (4.013, 2.0, 0)}
+    assert res == {'DICM': {'niqe': 3.754, 'seconds': 5.5, 'left_out': {'niqe': 0}},
+                   'LIME': {'niqe': 4.013, 'seconds': 2.0, 'left_out': {'niqe': 0}}}
     warning = ('2024-01-02 10:00:07,600 WARNING: niqe of LIME: 2 of 9 image(s) left out (cannot be scored, named '
                'above): a.png, b.png')
     warned = log.replace('\t # niqe: 4.0130', '\t # niqe: 4.0130\n' + warning)
-    assert ev.parse_runner_log(warned, ['DICM', 'LIME'])['LIME'] == (4.013, 2.0, 2)
+    assert ev.parse_runner_log(warned, ['DICM', 'LIME'])['LIME']['left_out'] == {'niqe': 2}
     with pytest.raises(ev.EvaluationError, match='no NIQE logged for MEF'):
         ev.parse_runner_log(log, ['DICM', 'MEF'])
+    more = log.replace('\t # niqe: 3.7540\tBest: 3.7540 @ x iter\n',
+                       '\t # niqe: 3.7540\tBest: 3.7540 @ x iter\n\t # unique: -0.5000\tBest: x\n'
+                       '\t # loe: 120.2500\tBest: x\n')
+    assert ev.parse_runner_log(more, ['DICM'], ('niqe', 'unique', 'loe'))['DICM'] == {
+        'niqe': 3.754, 'unique': -0.5, 'loe': 120.25, 'seconds': 5.5, 'left_out': {'niqe': 0, 'unique': 0, 'loe': 0}}
+    with pytest.raises(ev.EvaluationError, match='no NIQE, LOE logged for LIME'):
+        ev.parse_runner_log(more, ['DICM', 'LIME'], ('niqe', 'loe'))
 
 
-def test_table1_through_the_runner(tmp_path):
+def test_table1_through_the_runner(tmp_path, no_unique_weights):
     from basicsr.metrics import calculate_niqe
     dataroot = require_asset('lle_testsets')
     weights = require_asset('weights', 'sclle_official.pth')
@@ -97,7 +105,8 @@ def test_table1_through_the_runner(tmp_path):
     load_script('eval_table1_niqe').main(['--checkpoints', 'identity', f'sclle={weights}', '--sets', 'DICM',
                                           '--max_images', '1', '--dataroot', dataroot, '--out', str(out)])
     rows = {r['method']: r for r in read_csv(out / 'table1_niqe.csv')}
-    assert list(read_csv(out / 'table1_niqe.csv')[0]) == ['method', 'DICM', 'average', 'DICM_s']
+    assert list(read_csv(out / 'table1_niqe.csv')[0]) == ['method', 'DICM', 'average', 'DICM_UNIQUE', 'UNIQUE_average',
+                                                          'DICM_LOE', 'LOE_average', 'DICM_s']
     first = list_images(osp.join(dataroot, 'DICM'))[0]
     expected = calculate_niqe(cv2.imread(first), crop_border=0, input_order='HWC', convert_to='y')
     assert float(rows['identity']['DICM']) == pytest.approx(expected, abs=1e-9)
@@ -105,6 +114,11 @@ def test_table1_through_the_runner(tmp_path):
     assert 0 < float(rows['sclle']['DICM']) < expected
     assert float(rows['sclle']['average']) == float(rows['sclle']['DICM'])
     assert float(rows['sclle']['DICM_s']) > 0
+    # LOE: 0 for the input itself; the released weights brighten with curves that nearly keep the lightness order
+    assert float(rows['identity']['DICM_LOE']) == 0 and 0 < float(rows['sclle']['DICM_LOE']) < 0.1 * 50 * 67
+    md = (out / 'table1_niqe.md').read_text()  # no UNIQUE weights here: marked unavailable, with where to get them
+    assert rows['sclle']['DICM_UNIQUE'] == '' and f'UNIQUE: unavailable, not computed: UNIQUE weights not found: ' \
+        f'{no_unique_weights}' in md
     with open(out / 'options' / 'test_sclle.yml') as f:
         opt = yaml.safe_load(f)
     assert opt['name'] == 'sclle' and opt['path']['pretrain_network_g'] == weights
@@ -288,7 +302,7 @@ def test_table1_options_read_basicsr_and_bare_checkpoints(tmp_path):
         assert (options['val']['tile'], options['val']['tile_pad']) == (512, 8)  # tiles equal the whole image
 
 
-def test_identity_niqe_names_and_leaves_out_images_it_cannot_score(tmp_path):
+def test_identity_scores_name_and_leave_out_images_a_metric_cannot_score(tmp_path, no_unique_weights):
     from basicsr.metrics import calculate_niqe
     folder = tmp_path / 'SET'
     folder.mkdir()
@@ -300,18 +314,19 @@ def test_identity_niqe_names_and_leaves_out_images_it_cannot_score(tmp_path):
     cv2.imwrite(str(folder / 'tiny.png'), good[:40, :50])
     cv2.imwrite(str(folder / 'line.png'), good[:1, :])  # a side of one pixel: an AssertionError inside NIQE
     messages = []
-    res = ev.identity_niqe({'SET': str(folder)}, log=messages.append)
-    niqe, _, left_out = res['SET']
-    assert left_out == 2 and niqe == pytest.approx(float(calculate_niqe(good, 0)), abs=1e-9)
+    res = ev.identity_scores({'SET': str(folder)}, ('niqe', 'loe'), log=messages.append)['SET']
+    assert res['left_out'] == {'niqe': 2, 'loe': 0}
+    assert res['niqe'] == pytest.approx(float(calculate_niqe(good, 0)), abs=1e-9)
     for name, size in (('tiny', '50x40'), ('line', '200x1')):
         assert (f'niqe cannot score {folder / name}.png: the image is {size} pixels, under the 96x96 it needs; left '
                 'out of the niqe mean.') in messages
     assert 'niqe of SET: 2 of 3 image(s) left out (cannot be scored)' in messages
+    niqe = res['niqe']
 
     out = tmp_path / 'out'
     out.mkdir()
     rows, md = ev.run_table1([('identity', None)], str(out), sets=['SET'], dataroot=str(tmp_path), log=lambda m: None)
-    assert rows[0]['SET'] == pytest.approx(niqe) and 'left out: identity SET: 2.' in md
+    assert rows[0]['SET'] == pytest.approx(niqe) and 'left out: identity SET NIQE: 2.' in md
 
 
 def test_table2_leaves_out_images_a_metric_cannot_score(tmp_path):

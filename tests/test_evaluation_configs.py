@@ -1,5 +1,6 @@
-"""Any BasicSR network in Tables 1 and 2 (``--configs NAME=OPTIONS.yml``): a stock arch (SRVGGNetCompact), an arch
-of the user's (``--imports``), beside DCE-Net checkpoints; and the one-line errors of a bad option file."""
+"""Any BasicSR network in Tables 1, 2 and 4 and the comparison sheet (``--configs NAME=OPTIONS.yml``): a stock arch
+(SRVGGNetCompact), an arch of the user's (``--imports``), beside DCE-Net checkpoints; and the one-line errors of a
+bad option file."""
 import csv
 import os
 import os.path as osp
@@ -209,7 +210,7 @@ def lle_sets(tmp_path):
     return str(tmp_path / 'sets')
 
 
-def test_table1_scores_a_stock_basicsr_network_through_the_runner(tmp_path, nets, lle_sets):
+def test_table1_scores_a_stock_basicsr_network_through_the_runner(tmp_path, nets, lle_sets, no_unique_weights):
     out = tmp_path / 'out'
     load_script('eval_table1_niqe').main(['--checkpoints', 'identity', f'dce={nets["dce"]}', '--configs',
                                           f'pass={nets["pass"]}', '--sets', 'SET', '--dataroot', lle_sets,
@@ -229,11 +230,57 @@ def test_table1_scores_a_stock_basicsr_network_through_the_runner(tmp_path, nets
     assert opt['path'] == {'pretrain_network_g': str(tmp_path / 'pass.pth'), 'param_key_g': None,
                            'strict_load_g': True}
     assert [d['dataroot_lq'] for d in opt['datasets'].values()] == [osp.join(lle_sets, 'SET')]
-    assert list(opt['val']['metrics']) == ['niqe'] and opt['scale'] == 1
+    assert list(opt['val']['metrics']) == ['niqe', 'loe'] and opt['scale'] == 1  # no UNIQUE weights to be found
     with open(out / 'options' / 'test_dce.yml') as f:
         dce = yaml.safe_load(f)
     assert dce['network_g'] == {'type': 'DCENet', 'num_iterations': 8, 'num_features': 32}
     assert 'backend' not in dce['val'] and dce['path']['param_key_g'] is None
+
+
+def test_table1_unique_and_loe_columns(tmp_path, nets, lle_sets, unique_network, no_unique_weights):
+    """With UNIQUE weights every metric is scored for the input and each network; a network returning its input
+    gets the input's UNIQUE and an LOE of 0, as the input itself."""
+    weights = unique_network[1]
+    out = tmp_path / 'out'
+    load_script('eval_table1_niqe').main(['--checkpoints', 'identity', f'dce={nets["dce"]}', '--configs',
+                                          f'pass={nets["pass"]}', '--sets', 'SET', '--dataroot', lle_sets,
+                                          '--unique_weights', weights, '--out', str(out)])
+    rows = read_csv(out / 'table1_niqe.csv')
+    image = cv2.imread(osp.join(lle_sets, 'SET', 'a.png'))
+    from sclle_basicsr.metrics import calculate_unique
+    assert float(rows['identity']['SET_UNIQUE']) == pytest.approx(calculate_unique(image, weights=weights), abs=1e-9)
+    assert float(rows['pass']['SET_UNIQUE']) == pytest.approx(float(rows['identity']['SET_UNIQUE']), abs=5.1e-5)
+    assert float(rows['identity']['SET_LOE']) == 0 and float(rows['pass']['SET_LOE']) == 0
+    assert float(rows['dce']['SET_LOE']) > 0 and float(rows['dce']['SET_UNIQUE']) != float(rows['pass']['SET_UNIQUE'])
+    assert rows['dce']['UNIQUE_average'] == rows['dce']['SET_UNIQUE']
+    with open(out / 'options' / 'test_dce.yml') as f:
+        assert yaml.safe_load(f)['val']['metrics']['unique'] == {'type': 'calculate_unique', 'weights': weights}
+    md = (out / 'table1_niqe.md').read_text()
+    assert f'UNIQUE (higher is better; Zhang et al., TIP 2021): weights {weights}' in md
+
+
+def test_table1_without_unique_weights_computes_the_rest(tmp_path, nets, lle_sets, no_unique_weights, capsys):
+    script = load_script('eval_table1_niqe')
+    missing = tmp_path / 'none' / 'UNIQUE.pt'
+    with pytest.raises(SystemExit) as exc:  # weights asked for and missing: an error before any output
+        script.main(['--checkpoints', 'identity', '--sets', 'SET', '--dataroot', lle_sets, '--unique_weights',
+                     str(missing), '--out', str(tmp_path / 'o1')])
+    assert str(exc.value.code).startswith(f'error: --unique_weights: UNIQUE weights not found: {missing}')
+    assert '\n' not in str(exc.value.code) and not (tmp_path / 'o1').exists()
+    out = tmp_path / 'out'
+    script.main(['--checkpoints', 'identity', f'dce={nets["dce"]}', '--sets', 'SET', '--dataroot', lle_sets,
+                 '--out', str(out)])
+    rows = read_csv(out / 'table1_niqe.csv')
+    assert rows['dce']['SET_UNIQUE'] == '' and rows['dce']['UNIQUE_average'] == ''
+    assert np.isfinite(float(rows['dce']['SET'])) and float(rows['dce']['SET_LOE']) > 0
+    md = (out / 'table1_niqe.md').read_text()
+    assert '| dce | ' in md
+    assert f'UNIQUE: unavailable, not computed: UNIQUE weights not found: {no_unique_weights}' in md
+    assert 'UNIQUE unavailable (the other metrics are computed)' in capsys.readouterr().out
+    script.main(['--checkpoints', 'identity', '--sets', 'SET', '--dataroot', lle_sets, '--metrics', 'loe',
+                 '--out', str(tmp_path / 'o3')])
+    assert list(read_csv(tmp_path / 'o3' / 'table1_niqe.csv')['identity']) == ['method', 'SET', 'average', 'SET_LOE',
+                                                                              'LOE_average', 'SET_s']
 
 
 USER_ARCH = textwrap.dedent("""
@@ -253,7 +300,8 @@ USER_ARCH = textwrap.dedent("""
 """)
 
 
-def test_table1_and_2_score_an_arch_of_the_users_own_with_imports(tmp_path, lle_sets, monkeypatch):
+def test_table1_and_2_score_an_arch_of_the_users_own_with_imports(tmp_path, lle_sets, monkeypatch,
+                                                                  no_unique_weights):
     (tmp_path / 'sclle_eval_test_archs.py').write_text(USER_ARCH)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv('PYTHONPATH', os.pathsep.join([str(tmp_path), os.environ.get('PYTHONPATH', '')]))
@@ -275,3 +323,52 @@ def test_table1_and_2_score_an_arch_of_the_users_own_with_imports(tmp_path, lle_
     low, gt = (cv2.imread(p) for p in ev.match_pairs(root)[0][1:])
     brighter = np.clip(np.round(low.astype(np.float64) * 1.6), 0, 255).astype(np.uint8)
     assert rows[1]['PSNR'] == pytest.approx(calculate_psnr(brighter, gt, 0), abs=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Table 4 and the comparison sheet
+
+
+def test_table4_segments_the_output_of_any_basicsr_network(tmp_path, nets):
+    import json
+
+    from conftest import TINY_SEGMENTOR_CFG, require_asset
+    root = require_asset('cityscapes_mini')
+    seg = ['--seg_random_init', '--seg_cfg_options',
+           json.dumps({**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 19})]
+    script = load_script('eval_table4_segmentation')
+    out = tmp_path / 'out'
+    script.main(['--checkpoints', 'identity', '--configs', f'pass={nets["pass"]}', f'esr={nets["random"]}',
+                 '--dataroot', root, '--gammas', '1', '6', '--max_side', '64', '--max_images', '2', '--out', str(out)]
+                + seg)
+    rows = read_csv(out / 'table4_segmentation.csv')
+    assert list(rows) == ['identity', 'pass', 'esr']
+    for g in ('gamma=1', 'gamma=6'):  # a network returning its input segments as the input itself
+        assert rows['pass'][g] == rows['identity'][g] and 0 <= float(rows['esr'][g]) <= 100
+    assert f'esr: {nets["random"]}' in (out / 'table4_segmentation.md').read_text()
+    torch.save({'params': srvgg(0, upscale=2).state_dict()}, tmp_path / 'x2.pth')
+    x2 = write_options(tmp_path / 'x2.yml', dict(SRVGG, upscale=2), str(tmp_path / 'x2.pth'))
+    with pytest.raises(SystemExit) as exc:
+        script.main(['--configs', f'x2={x2}', '--dataroot', root, '--gammas', '2', '--max_side', '64',
+                     '--max_images', '1', '--out', str(tmp_path / 'o2')] + seg)
+    assert 'needs the input size (option network_g)' in str(exc.value.code) and '\n' not in str(exc.value.code)
+
+
+def test_the_comparison_sheet_draws_any_configured_network(tmp_path, nets):
+    torch.save({'params': srvgg(0, upscale=2).state_dict()}, tmp_path / 'x2.pth')
+    x2 = write_options(tmp_path / 'x2.yml', dict(SRVGG, upscale=2), str(tmp_path / 'x2.pth'))
+    image = tmp_path / 'img.png'
+    cv2.imwrite(str(image), textured(40, 60, seed=3))
+    out = tmp_path / 'sheet.png'
+    load_script('compare_sheet').main(['--images', str(image), '--checkpoints', f'dce={nets["dce"]}', '--configs',
+                                       f'pass={nets["pass"]}', f'x2={x2}', '--out', str(out), '--height', '40'])
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (40, 4 * 60, 3)  # input | dce | pass | x2 (80x120, scaled to the row height)
+    tiles = [sheet[:, 60 * i:60 * (i + 1)].astype(int) for i in range(4)]
+    below_caption = slice(26, 40)  # the captions differ; the pixels under them are the networks' outputs
+    assert np.array_equal(tiles[2][below_caption], tiles[0][below_caption])  # pass-through: the input itself
+    assert not np.array_equal(tiles[1][below_caption], tiles[0][below_caption])
+    assert not np.array_equal(tiles[3][below_caption], tiles[0][below_caption])
+    with pytest.raises(SystemExit, match='no checkpoints given'):
+        load_script('compare_sheet').main(['--images', str(image), '--out', str(tmp_path / 'none.png')])
+

@@ -1,5 +1,6 @@
-"""The shipped option files: they parse, the ablations differ from the recipe only where they say, and each
-configured loss set starts training (one SCLLosses step; VGG and segmentor swapped for tiny random ones)."""
+"""The shipped option files: they parse, lower-is-better metrics say so, the ablations differ from the recipe only
+where they say, and each configured loss set starts training (one SCLLosses step; VGG and segmentor swapped for tiny
+random ones)."""
 import copy
 import glob
 import os.path as osp
@@ -8,11 +9,13 @@ import pytest
 import torch
 import yaml
 from basicsr.utils.options import ordered_yaml
+from basicsr.utils.registry import METRIC_REGISTRY
 from test_train_pipeline import TINY_SEGMENTOR
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.losses.scl_losses import SCLLosses
+from sclle_basicsr.metrics import LOWER_IS_BETTER, missing_better_lower
 
 RECIPE = 'options/train/train_SCLLLE_cityscapes_sice.yml'
 ABLATIONS = {  # file suffix -> the (section, key) pairs that may differ from the recipe
@@ -52,6 +55,59 @@ def test_option_file_parses_with_known_types(path):
     for key, value in opt.get('train', {}).items():
         if key.endswith('_opt') and isinstance(value, dict) and 'type' in value and key != 'optim_g':
             LOSS_REGISTRY.get(value['type'])
+    for metric in ((opt.get('val') or {}).get('metrics') or {}).values():
+        assert metric['type'] in METRIC_REGISTRY, metric
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(osp.join(REPO_ROOT, 'options', '*', '*.yml'))))
+def test_lower_is_better_metrics_say_so(path):
+    """BasicSR keeps the highest value of a metric as "Best" unless it says ``better: lower``: NIQE and LOE must."""
+    metrics = (load(path).get('val') or {}).get('metrics')
+    assert missing_better_lower(metrics) == [], f'{path}: add better: lower to these metrics'
+
+
+def test_the_check_names_lower_is_better_metrics_without_better_lower():
+    metrics = {'niqe': {'type': 'calculate_niqe', 'crop_border': 0}, 'loe': {'type': 'calculate_loe'},
+               'niqe_ok': {'type': 'calculate_niqe', 'better': 'lower'}, 'psnr': {'type': 'calculate_psnr'},
+               'unique': {'type': 'calculate_unique'}}
+    assert missing_better_lower(metrics) == ['niqe', 'loe']
+    assert set(LOWER_IS_BETTER) <= set(METRIC_REGISTRY.keys())
+
+
+def test_generated_table1_options_say_lower_is_better(tmp_path):
+    from sclle_basicsr.evaluation import table1_options
+    torch.save(DCENet().state_dict(), tmp_path / 'w.pth')
+    opt = table1_options('x', str(tmp_path / 'w.pth'), {'SET': str(tmp_path)}, unique_weights='/w/UNIQUE.pt')
+    assert set(opt['val']['metrics']) == {'niqe', 'unique', 'loe'}
+    assert missing_better_lower(opt['val']['metrics']) == []
+
+
+def test_the_demo_log_names_the_lowest_niqe_as_best():
+    """BasicSR's own best-metric bookkeeping and log line, with the demo's metric options."""
+    import logging
+
+    from basicsr.models.sr_model import SRModel
+    model = SRModel.__new__(SRModel)  # only the options and the best-metric record are used
+    model.opt = load('options/train/train_SCLLLE_demo.yml')
+    model._initialize_best_metric_results('val')
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger('basicsr')
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        for it, niqe in ((50, 5.9012), (100, 5.7669), (150, 6.4587)):
+            model.metric_results = {'niqe': niqe, 'loe': 10.0 * it}
+            for name, value in model.metric_results.items():
+                model._update_best_metric_result('val', name, value, it)
+            model._log_validation_metric_values(it, 'val', None)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert 'niqe: 6.4587\tBest: 5.7669 @ 100 iter' in records[-1].getMessage()
+    assert 'loe: 1500.0000\tBest: 500.0000 @ 50 iter' in records[-1].getMessage()
 
 
 @pytest.mark.parametrize('suffix', sorted(ABLATIONS))

@@ -229,3 +229,13 @@ def enhance(net, x, what='', **kwargs):
     except (InvalidWeightsError, NonFiniteOutputError) as err:
         raise EvaluationError(f'{what}: {err}') from err
     return y.clamp(0, 1)
+
+
+def require_input_size(y, x, source, image, why):
+    """Refuse an output ``y`` whose shape differs from the input ``x`` (a network that rescales) where a table
+    compares pixels with something of the input's size; ``why`` says what, for the message."""
+    if y.shape != x.shape:
+        option = 'network_g' if isinstance(source, NetworkConfig) else 'the weights'
+        raise EvaluationError(f'{describe(source)}: the network returns {tuple(y.shape)} for {image} of '
+                              f'{tuple(x.shape)}; {why} and needs the input size (option {option})')
+    return y

@@ -19,7 +19,14 @@ from sclle_basicsr.evaluation.common import (
     tensor_to_uint8_bgr,
     write_table,
 )
-from sclle_basicsr.evaluation.methods import NetworkConfig, describe, enhance, inference_options, load_method
+from sclle_basicsr.evaluation.methods import (
+    NetworkConfig,
+    describe,
+    enhance,
+    inference_options,
+    load_method,
+    require_input_size,
+)
 from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference import CheckpointError
 from sclle_basicsr.inference.checkpoints import read_features_state_dict
@@ -101,12 +108,7 @@ def enhanced_image(net, source, low, low_path, device, tile):
     is an error (the ground truth has the input's size)."""
     x = bgr_uint8_to_tensor(low).to(device)
     y = enhance(net, x, f'{describe(source)} on {low_path}', **inference_options(source, tile))
-    if y.shape != x.shape:
-        option = 'network_g' if isinstance(source, NetworkConfig) else 'the weights'
-        raise EvaluationError(f'{describe(source)}: the network returns {tuple(y.shape)} for {low_path} of '
-                              f'{tuple(x.shape)}; Table 2 compares with the ground truth and needs the input size '
-                              f'(option {option})')
-    return tensor_to_uint8_bgr(y)
+    return tensor_to_uint8_bgr(require_input_size(y, x, source, low_path, 'Table 2 compares with the ground truth'))
 
 
 def run_table2(methods, dataroot, out, lpips_backbone=None, lpips_net='alex', no_lpips=False, max_images=None,

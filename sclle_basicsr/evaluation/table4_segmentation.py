@@ -5,7 +5,8 @@ images.  Cityscapes val images are darkened as ``I ** gamma`` (RGB in [0, 1], re
 image would be), enhanced, segmented by :class:`~sclle_basicsr.archs.segmentor_arch.FrozenDeepLabV3Plus`, and scored
 as mIoU over the 19 classes (label 255 ignored), accumulated over all images in one confusion matrix per gamma; a
 class absent from both the ground truth and the predictions of all images (union 0) is left out of the mean, as
-mmseg's ``IoUMetric`` does.
+mmseg's ``IoUMetric`` does. The enhancers are those of :mod:`.methods`: DCE-Net checkpoints or any BasicSR network of
+a test option file (``--configs``), which must return an image of its input's size.
 """
 import csv
 import os.path as osp
@@ -17,7 +18,14 @@ import torch
 
 from sclle_basicsr.atomic_files import atomic_open
 from sclle_basicsr.evaluation.common import EvaluationError, read_color, write_table
-from sclle_basicsr.evaluation.methods import describe, enhance, inference_options, load_method
+from sclle_basicsr.evaluation.methods import (
+    NetworkConfig,
+    describe,
+    enhance,
+    inference_options,
+    load_method,
+    require_input_size,
+)
 from sclle_basicsr.image_files import walk_files
 
 CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light', 'traffic sign',
@@ -104,7 +112,9 @@ def segment_miou(segmentor, enhancer, pairs, gammas=DEFAULT_GAMMAS, max_side=Non
     for i, (img_path, label_path) in enumerate(pairs, 1):
         rgb, label = load_cityscapes_pair(img_path, label_path, max_side)
         for g in gammas:
-            x = enhance(enhancer, darken(rgb, g).to(device), f'{what} on {img_path}', **options)
+            dark = darken(rgb, g).to(device)
+            x = require_input_size(enhance(enhancer, dark, f'{what} on {img_path}', **options), dark, source,
+                                   img_path, 'Table 4 scores the segmentation against the labels')
             with torch.no_grad():
                 pred = segmentor(x).argmax(1)[0].cpu().numpy()
             confs[g] += confusion_matrix(pred, label)
@@ -150,6 +160,10 @@ def run_table4(methods, dataroot, out, segmentor, gammas=DEFAULT_GAMMAS, max_sid
              "mmseg's IoUMetric. Per-class IoU in table4_per_class_iou.csv.",
              'Random segmentor weights give meaningless numbers (tests only).'
              if getattr(segmentor, 'checkpoint', 1) is None else '']
+    configs = [f'{name}: {source.options_file}' for name, source in methods if isinstance(source, NetworkConfig)]
+    if configs:
+        notes.append('--configs networks (network_g and path of, whole images on the torch backend): '
+                     + ', '.join(configs) + '.')
     columns = ['method'] + [gamma_key(g) for g in gammas] + ['seconds']
     md = write_table(rows, columns, osp.join(out, 'table4_segmentation.md'),
                      osp.join(out, 'table4_segmentation.csv'), 'Table 4: segmentation of darkened Cityscapes',

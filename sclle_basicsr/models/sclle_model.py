@@ -17,6 +17,7 @@ from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.inference import InvalidWeightsError, enhance_tensor
 from sclle_basicsr.inference.backends import check_weights
 from sclle_basicsr.losses.scl_losses import SCLLosses
+from sclle_basicsr.metrics import metric_inputs
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
 from sclle_basicsr.unscorable import mean_or_nan, score_or_none, size_problem
 
@@ -28,7 +29,8 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     """Unpaired low-light enhancement trained with L_c, L_sc, L_fr and L_cc (any subset, at least one).
 
     Testing and validation follow SRModel (images saved under its file names, metrics through ``calculate_metric``:
-    NIQE needs no ground truth; PSNR/SSIM use ``gt`` when the dataset has one), with the enhancement itself run by
+    NIQE needs no ground truth; PSNR/SSIM use ``gt`` when the dataset has one; a metric with an ``lq`` parameter,
+    such as LOE, also gets the low-light input), with the enhancement itself run by
     the project's one inference path (:func:`sclle_basicsr.inference.enhance_tensor`): ``val`` options ``tile``,
     ``tile_pad``, ``precision`` (fp32 | bf16 | fp16), ``backend`` (auto | torch | onnxruntime | openvino; default:
     torch during training, whose weights change between validations, auto in the test runner).  Images are saved
@@ -122,7 +124,8 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
         if context['save_img']:
             self._save_visualization(data['img'], osp.splitext(osp.basename(image))[0], context)
         for name, (metric_opt, scores, unscored) in context['metrics'].items():
-            value = score_or_none(name, lambda: calculate_metric(data, metric_opt), image, get_root_logger().warning,
+            inputs = metric_inputs(data, metric_opt, self.lq)  # plus the low-light input for metrics such as LOE
+            value = score_or_none(name, lambda: calculate_metric(inputs, metric_opt), image, get_root_logger().warning,
                                   size_problem(metric_opt, data['img'].shape))
             if value is None:
                 unscored.append(image)
