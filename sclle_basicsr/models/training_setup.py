@@ -24,8 +24,8 @@ def amp_dtype(amp_opt, device, warn):
 
     bf16 on CUDA needs a GPU with native bf16 (compute capability 8.0 or newer): where PyTorch only emulates it the
     step is slow (a warning), and where it cannot run at all it is an error.  fp16 on a CPU runs (PyTorch's CPU
-    autocast supports it, and so the fp16 path of the losses can be checked without a GPU) but brings nothing
-    there: bf16 keeps fp32's range and needs no loss scaling.
+    autocast supports it, so the fp16 path of the losses can be checked without a GPU) but slowly, with a warning:
+    bf16 is the CPU's reduced precision, with fp32's range and no loss scaling.
     """
     if not amp_opt:
         return None
@@ -40,8 +40,9 @@ def amp_dtype(amp_opt, device, warn):
         warn(f'train.amp.dtype bf16: {gpu} has no native bf16 (compute capability < 8.0), PyTorch emulates it '
              'and the step is slow; use fp16 there')
     if device.type == 'cpu' and name == 'fp16':
-        warn('train.amp.dtype fp16 on a CPU: it runs, with a GradScaler, but gains nothing over fp32 there; bf16 '
-             'is the CPU\'s reduced precision (no loss scaling)')
+        warn('train.amp.dtype fp16 on a CPU: it runs, with a GradScaler, but far slower than fp32 (PyTorch\'s CPU '
+             'fp16 convolution backward); it is there to check the fp16 path without a GPU. bf16 is the CPU\'s '
+             'reduced precision')
     if device.type == 'cpu' and name == 'bf16' and not native_bf16():
         warn('train.amp.dtype bf16: this CPU has no native bf16 (no AVX512-BF16 / AMX), so bf16 is emulated and '
              'slower than fp32; leave train.amp out here')
