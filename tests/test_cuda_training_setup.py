@@ -1,7 +1,9 @@
-"""What a CUDA training run decides, checked on the CPU: CUDA is mocked where a decision asks for it, and the meta
-device (where reading a value back raises) shows that a step's losses never synchronise with the host."""
+"""What a CUDA run decides (launcher backend, determinism, TF32, bf16 support, the prefetcher), checked on the CPU:
+CUDA is mocked where a decision asks for it, and the meta device (where reading a value back raises) shows that a
+step's losses never synchronise with the host."""
 import contextlib
 import types
+import warnings
 
 import pytest
 import torch
@@ -12,6 +14,8 @@ from basicsr.utils import dist_util
 from conftest import TINY_SEGMENTOR_CFG
 
 from sclle_basicsr import basicsr_runner
+from sclle_basicsr.archs.dcenet_arch import DCENet
+from sclle_basicsr.inference.backends import TorchBackend
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.losses.semantic_brightness_loss import SemanticBrightnessLoss, brightness_consistency
 from sclle_basicsr.models import training_setup
@@ -154,6 +158,21 @@ def test_bf16_on_a_gpu_without_native_bf16_warns_or_refuses(gpu):
     with pytest.raises(ValueError, match='Tesla T4 cannot run bf16; use fp16'):
         training_setup.amp_dtype({'dtype': 'bf16'}, CUDA, said.append)
     assert training_setup.amp_dtype({'dtype': 'fp16'}, CUDA, said.append) == torch.float16 and len(said) == 1
+
+
+def test_bf16_inference_on_a_gpu_without_native_bf16_warns_or_refuses(gpu):
+    net = DCENet(num_features=4)
+    gpu(native=False, emulated=True)
+    with pytest.warns(RuntimeWarning, match='Tesla T4 has no native bf16.*use precision "fp16" there'):
+        TorchBackend(net, CUDA, 'bf16')
+    gpu(native=False, emulated=False)
+    with pytest.raises(ValueError, match='precision "bf16": Tesla T4 cannot run bf16'):
+        TorchBackend(net, CUDA, 'bf16')
+    gpu(native=True, emulated=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        TorchBackend(net, CUDA, 'bf16')
+        TorchBackend(net, CUDA, 'fp16')
 
 
 def test_amp_on_the_cpu_warns_where_it_cannot_pay(monkeypatch):

@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from sclle_basicsr.inference.backends import native_bf16
+from sclle_basicsr.inference.backends import cuda_bf16_support, native_bf16
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 DETERMINISTIC_CHOICES = (True, False, None, 'warn')
@@ -32,9 +32,10 @@ def amp_dtype(amp_opt, device, warn):
     name = amp_opt.get('dtype', 'bf16')
     if name not in AMP_DTYPES:
         raise ValueError(f'train.amp.dtype must be one of {sorted(AMP_DTYPES)}, got {name!r}')
-    if device.type == 'cuda' and name == 'bf16' and not torch.cuda.is_bf16_supported(including_emulation=False):
+    support = cuda_bf16_support() if device.type == 'cuda' and name == 'bf16' else 'native'
+    if support != 'native':
         gpu = torch.cuda.get_device_name(device)
-        if not torch.cuda.is_bf16_supported(including_emulation=True):
+        if support == 'none':
             raise ValueError(f'train.amp.dtype bf16: {gpu} cannot run bf16; use fp16 (with its GradScaler) or '
                              'leave train.amp out (fp32)')
         warn(f'train.amp.dtype bf16: {gpu} has no native bf16 (compute capability < 8.0), PyTorch emulates it '
