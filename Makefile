@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sclle-installed
 
-.PHONY: install lint test test-second-env demo lle5 ablation clean-venv
+.PHONY: install lint test test-second-env demo lle5 ablation gpu-check clean-venv
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ lle5: $(STAMP)  ## enhance DICM/LIME/MEF/NPE/VV with the released weights, NIQE 
 
 ablation: $(STAMP)  ## Table 3 at CPU scale: train the ablations, NIQE on the five sets, sheet (resumable, hours)
 	$(PY) scripts/run_ablation_study.py
+
+gpu-check: $(STAMP)  ## on a CUDA machine: CUDA tests, training and inference figures, report in results/ (else a dry run)
+	$(PY) scripts/gpu_check.py
 
 clean-venv:
 	rm -rf $(VENV)

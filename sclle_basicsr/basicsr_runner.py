@@ -15,13 +15,16 @@ Why each fix exists:
   epoch (``UnpairedContrastiveDataset``) need it too; and BasicSR resumes at the *start* of the saved epoch, so a
   state saved mid-epoch replays that epoch's first batches.  :class:`ResumableEnlargedSampler` forwards the epoch
   and, in the resumed epoch, leaves out the samples already trained on.
-* ``--launcher pytorch`` calls ``torch.cuda.set_device(rank % torch.cuda.device_count())`` and uses NCCL: on a
-  machine without CUDA that is a ZeroDivisionError.  :func:`init_dist` initialises gloo there instead and says so.
+* ``--launcher pytorch`` calls ``torch.cuda.set_device(rank % torch.cuda.device_count())`` and uses NCCL whatever
+  the model's device: on a machine without CUDA that is a ZeroDivisionError, and a CPU model (``num_gpu: 0``) on a
+  machine with GPUs gets an NCCL group it cannot use.  :func:`init_dist` initialises gloo for a CPU model instead
+  and says so.
 * A resume with another batch size (or number of processes) than the state was trained with puts the resumed
   epoch at the wrong sample; :func:`load_resume_state` refuses it, naming the state and the option.
 
 The option checks, the lock on the run's folder, the stop on SIGINT / SIGTERM and the prefetchers that close
-their workers: :mod:`sclle_basicsr.run_guards`, installed by the same call.
+their workers (and copy the negatives to the GPU ahead of the step): :mod:`sclle_basicsr.run_guards`, installed by
+the same call.
 """
 import argparse
 import importlib
@@ -33,6 +36,7 @@ import sys
 import warnings
 
 import torch
+import yaml
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume, dist_util, get_root_logger
 
@@ -232,15 +236,47 @@ class ResumableEnlargedSampler(EnlargedSampler):
         return indices
 
 
-def init_dist(launcher, backend='nccl', **kwargs):
-    """BasicSR's ``init_dist``, except ``--launcher pytorch`` on a machine without CUDA: a gloo process group.
+def options_num_gpu(argv):
+    """``num_gpu`` of the option file BasicSR's ``parse_options`` reads from ``argv`` (``-opt``, with a
+    ``--force_yml num_gpu=...`` applied); None when there is no readable file or no ``num_gpu``."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+', default=[])
+    args, _ = parser.parse_known_args(argv)
+    if args.opt is None or not osp.isfile(args.opt):
+        return None
+    from basicsr.utils.options import ordered_yaml
+    with open(args.opt) as f:
+        num_gpu = (yaml.load(f, Loader=ordered_yaml()[0]) or {}).get('num_gpu')
+    for entry in args.force_yml:
+        key, _, value = entry.partition('=')
+        if key.strip() == 'num_gpu':
+            num_gpu = yaml.safe_load(value.strip())
+    return num_gpu
 
-    (``SCLLLEModel`` wraps DDP without ``device_ids`` on CPU.)
+
+def cpu_model_reason(argv):
+    """Why the model BasicSR is about to build runs on the CPU (its device: ``cuda`` unless ``num_gpu`` is 0), or
+    None when it runs on CUDA."""
+    if not torch.cuda.is_available():
+        return 'no CUDA device'
+    num_gpu = options_num_gpu(argv)
+    if num_gpu == 0 or (num_gpu == 'auto' and torch.cuda.device_count() == 0):
+        return 'num_gpu is 0 (a CPU model)'
+    return None
+
+
+def init_dist(launcher, backend='nccl', **kwargs):
+    """BasicSR's ``init_dist``, except ``--launcher pytorch`` for a CPU model: a gloo process group, no CUDA device.
+
+    The model's device comes from the option file on the command line (:func:`cpu_model_reason`), the one
+    ``parse_options`` is reading.  (``SCLLLEModel`` wraps DDP without ``device_ids`` on CPU.)
     """
-    if launcher != 'pytorch' or torch.cuda.is_available():
+    reason = cpu_model_reason(sys.argv[1:]) if launcher == 'pytorch' else None
+    if reason is None:
         return dist_util.init_dist(launcher, backend, **kwargs)
     if backend == 'nccl':
-        print('sclle_basicsr: no CUDA device, so the distributed backend is gloo instead of nccl', flush=True)
+        print(f'sclle_basicsr: {reason}, so the distributed backend is gloo instead of nccl', flush=True)
         backend = 'gloo'
     torch.distributed.init_process_group(backend=backend, **kwargs)
 

@@ -20,6 +20,7 @@ import queue
 import threading
 import weakref
 
+import torch
 from basicsr.data.prefetch_dataloader import CUDAPrefetcher, PrefetchDataLoader
 from torch.utils.data import DataLoader
 
@@ -138,12 +139,25 @@ class ClosingCPUPrefetcher(_Counting):
 
 
 class StoppableCUDAPrefetcher(_Counting, CUDAPrefetcher):
-    """BasicSR's ``CUDAPrefetcher`` with the same ``before_batch`` call and counts (its plain DataLoader
-    iterators need no closing: a dropped one shuts its workers down)."""
+    """BasicSR's ``CUDAPrefetcher`` (``prefetch_mode: cuda``) with the same ``before_batch`` call and counts (its
+    plain DataLoader iterators need no closing: a dropped one shuts its workers down).
+
+    It copies each batch to the GPU on a side stream while the previous step runs, lists of tensors too: BasicSR's
+    copies tensors only, so the negatives (a list, one tensor per folder) would be copied synchronously by
+    ``feed_data``."""
 
     def __init__(self, loader, opt):
         self._source, self.delivered, self.epoch = loader, 0, None
         super().__init__(loader, opt)
+
+    def preload(self):
+        super().preload()
+        if self.batch is None:
+            return
+        with torch.cuda.stream(self.stream):
+            for key, value in self.batch.items():
+                if isinstance(value, (list, tuple)) and value and all(torch.is_tensor(v) for v in value):
+                    self.batch[key] = [v.to(device=self.device, non_blocking=True) for v in value]
 
     def next(self):
         self._before_batch()

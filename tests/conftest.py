@@ -19,6 +19,19 @@ TINY_SEGMENTOR_CFG = {
 }
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``cuda`` where there is no CUDA device, saying so (``make gpu-check`` runs them)."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f'needs a CUDA GPU: torch.cuda.is_available() is false here (torch '
+                                   f'{torch.__version__}, built for CUDA {torch.version.cuda}); run make gpu-check on '
+                                   'a GPU machine')
+    for item in items:
+        if item.get_closest_marker('cuda') is not None:
+            item.add_marker(skip)
+
+
 def require_asset(*parts):
     """Path of an asset, or skip the test saying where it was looked for."""
     path = asset_path(*parts)

@@ -30,6 +30,49 @@ def test_mmseg_import_needs_the_mmcv_ext_standin():
     assert fixed.returncode == 0, fixed.stderr
 
 
+# A full mmcv whose compiled extension is found but fails to load, as on GPU stacks where mmcv was built for
+# another torch: a finder that serves mmcv._ext with a loader that raises the dynamic linker's error.
+BROKEN_EXT = """
+import importlib.abc, importlib.util, sys
+class BrokenExt(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == 'mmcv._ext' else None
+    def create_module(self, spec):
+        raise ImportError('mmcv/_ext.cpython-311-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi')
+    def exec_module(self, module):
+        pass
+sys.meta_path.insert(0, BrokenExt())
+"""
+
+
+def test_mmseg_import_with_a_broken_compiled_extension_needs_the_standin():
+    bare = run_python(BROKEN_EXT + 'import mmseg.models')
+    assert bare.returncode != 0 and 'undefined symbol' in bare.stderr
+    fixed = run_python(BROKEN_EXT + """
+import warnings
+from sclle_basicsr import _compat
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    assert _compat.install_mmcv_ext_standin()
+print([str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)][0])
+import mmseg.models
+import mmcv._ext as ext
+assert ext.IS_SCLLE_STANDIN
+import torch
+from mmcv.ops import nms
+try:
+    nms(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([1.0]), 0.5)
+except _compat.CompiledOpUnavailable as err:
+    print(err)
+""")
+    assert fixed.returncode == 0, fixed.stderr
+    warning, error = fixed.stdout.strip().splitlines()
+    assert 'fails to import (ImportError: ' in warning and 'undefined symbol' in warning
+    assert 'using a stand-in' in warning
+    assert error.startswith('mmcv compiled op "nms" was called, but the compiled extension mmcv._ext of this mmcv '
+                            'fails to import')
+
+
 def test_standin_raises_when_a_compiled_op_is_called():
     _compat.install_mmcv_ext_standin()
     from mmcv.ops import nms
@@ -38,13 +81,16 @@ def test_standin_raises_when_a_compiled_op_is_called():
         nms(boxes, torch.tensor([1.0]), 0.5)
 
 
-def test_standin_not_installed_when_the_real_extension_exists(monkeypatch):
-    real_find_spec = _compat.importlib.util.find_spec
+def test_standin_not_installed_when_the_real_extension_imports(monkeypatch):
+    real_find_spec, real_import = _compat.importlib.util.find_spec, _compat.importlib.import_module
+    imported = []
     monkeypatch.delitem(sys.modules, _compat.MMCV_EXT, raising=False)
     monkeypatch.setattr(_compat.importlib.util, 'find_spec',
                         lambda name, *a: object() if name == _compat.MMCV_EXT else real_find_spec(name, *a))
+    monkeypatch.setattr(_compat.importlib, 'import_module',
+                        lambda name: imported.append(name) if name == _compat.MMCV_EXT else real_import(name))
     assert _compat.install_mmcv_ext_standin() is False
-    assert _compat.MMCV_EXT not in sys.modules
+    assert imported == [_compat.MMCV_EXT] and _compat.MMCV_EXT not in sys.modules
 
 
 # BasicSR's and mmcv's own objects, as a fresh interpreter sees them (printed as module:qualname).

@@ -164,8 +164,7 @@ class UnpairedContrastiveDataset(data.Dataset):
         self.lq_folder = _require_folder(opt['dataroot_lq'], 'dataroot_lq')
         self.lq_paths = self._scan_inputs(self.lq_folder, check)
 
-        self.num_classes = int(opt.get('num_classes', 19))
-        self.ignore_index = int(opt.get('ignore_index', IGNORE_INDEX))
+        self.num_classes, self.ignore_index = self.checked_label_ids(opt)
         if self.num_classes < 1:
             raise ValueError(f'Option num_classes must be a positive integer, got {opt.get("num_classes")!r}.')
         self.label_folder = opt.get('dataroot_label')
@@ -279,6 +278,12 @@ class UnpairedContrastiveDataset(data.Dataset):
         except (OSError, cv2.error, AttributeError) as err:  # imfrombytes hits AttributeError on undecodable data
             raise OSError(f'cannot decode image {path} (option dataroot_{client_key}): {err}') from err
         return img  # HxWx3 BGR float32 in [0, 1]
+
+    @staticmethod
+    def checked_label_ids(opt):
+        """``(num_classes, ignore_index)`` from the options: every label read is checked against them, so that a
+        model can leave out checking them again on the device each step."""
+        return int(opt.get('num_classes', 19)), int(opt.get('ignore_index', IGNORE_INDEX))
 
     def _read_label(self, path, kind):
         try:

@@ -13,8 +13,8 @@ from sclle_basicsr.enhance.paths import collect_inputs, output_path_for
 from sclle_basicsr.enhance.signals import Interrupted, stop_on_signals
 from sclle_basicsr.image_files import is_image_file
 from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer
-
-MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
+from sclle_basicsr.inference.memory_budget import MemoryBudgetError, parse_memory_size
+from sclle_basicsr.inference.tiling import MIN_TILE, smallest_useful_tile
 
 
 def default_model_hint():
@@ -24,11 +24,12 @@ def default_model_hint():
             f'(experiments/<name>/models/net_g_*.pth) works too.')
 
 
-def smallest_useful_tile(tile_pad):
-    """The smallest ``--tile`` worth running: each tile is computed with ``tile_pad`` pixels of overlap on every
-    side, so smaller tiles spend most of their time on the overlap (and the per-tile overhead) instead of the image.
-    """
-    return max(MIN_TILE, 2 * tile_pad + 1)
+def memory_size(text):
+    """``--memory_budget``: a size such as 4GiB, in bytes."""
+    try:
+        return parse_memory_size(text)
+    except MemoryBudgetError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def build_parser():
@@ -41,8 +42,12 @@ def build_parser():
     existing.add_argument('--overwrite', action='store_true', help='replace outputs that already exist')
     existing.add_argument('--skip_existing', action='store_true',
                           help='keep outputs that already exist and enhance only the others (resume a run)')
-    p.add_argument('--tile', type=int, default=0,
-                   help=f'tile size in pixels, 0 = whole image (default); at least {MIN_TILE} and > 2 * tile_pad')
+    p.add_argument('--tile', type=int, default=None,
+                   help=f'tile size in pixels, 0 = whole image; at least {MIN_TILE} and > 2 * tile_pad; default: the '
+                        'whole image when it fits --memory_budget, else the largest tiles that do (same pixels)')
+    p.add_argument('--memory_budget', type=memory_size, default=None,
+                   help='memory one image may take, e.g. 4GiB (default: half the available RAM on CPU, 80%% of the '
+                        'free GPU memory on CUDA); chooses the tiling when --tile is not given')
     p.add_argument('--tile_pad', type=int, default=8, help='tile overlap; >= 7 gives the untiled result')
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     p.add_argument('--precision', default='fp32', choices=PRECISIONS)
@@ -59,7 +64,7 @@ def check_arguments(args):
     """A usage-error message for bad arguments, else ``None``."""
     if not args.model_path:
         return default_model_hint()
-    if args.tile < 0 or args.tile_pad < 0:
+    if (args.tile is not None and args.tile < 0) or args.tile_pad < 0:
         return '--tile and --tile_pad must be >= 0'
     if args.tile and args.tile < smallest_useful_tile(args.tile_pad):
         return (f'--tile {args.tile} is too small: each tile is computed with --tile_pad {args.tile_pad} pixels of '
@@ -109,7 +114,7 @@ def run(args, counts):
         return 2
     try:
         enhancer = Enhancer(args.model_path, device=args.device, precision=args.precision, tile=args.tile,
-                            tile_pad=args.tile_pad, backend=args.backend)
+                            tile_pad=args.tile_pad, backend=args.backend, memory_budget=args.memory_budget)
     except (CheckpointError, RuntimeError, ValueError) as e:
         print(f'sclle-enhance: error: {e}', file=err)
         return 2

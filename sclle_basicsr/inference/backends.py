@@ -85,6 +85,14 @@ def native_bf16():
     return bool(cpu_flags() & {'avx512_bf16', 'amx_bf16'})
 
 
+def cuda_bf16_support():
+    """``'native'`` (compute capability 8.0 or newer), ``'emulated'`` (PyTorch runs bf16 kernels slowly, e.g. on a
+    V100 or T4) or ``'none'`` for the current GPU (``torch.cuda.is_bf16_supported``)."""
+    if torch.cuda.is_bf16_supported(including_emulation=False):
+        return 'native'
+    return 'emulated' if torch.cuda.is_bf16_supported(including_emulation=True) else 'none'
+
+
 def cpu_name():
     """The CPU's model name from ``/proc/cpuinfo``, else what :mod:`platform` knows."""
     return _cpuinfo_field('model name') or platform.processor() or 'unknown'
@@ -184,6 +192,14 @@ class TorchBackend:
         if precision == 'bf16' and device.type == 'cpu' and not native_bf16():
             warnings.warn('this CPU has no native bf16 (no AVX512-BF16 / AMX): bf16 convolutions are emulated and '
                           'much slower than fp32; use precision "fp32" here', RuntimeWarning, stacklevel=3)
+        if precision == 'bf16' and device.type == 'cuda':
+            support = cuda_bf16_support()
+            gpu = torch.cuda.get_device_name(device)
+            if support == 'none':
+                raise ValueError(f'precision "bf16": {gpu} cannot run bf16; use "fp16" or "fp32"')
+            if support == 'emulated':
+                warnings.warn(f'{gpu} has no native bf16 (compute capability < 8.0): PyTorch emulates it, slowly; '
+                              'use precision "fp16" there', RuntimeWarning, stacklevel=3)
 
     def __call__(self, x):
         cpu = self.device.type == 'cpu'

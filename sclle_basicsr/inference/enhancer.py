@@ -4,6 +4,7 @@ import torch
 
 from sclle_basicsr.inference.backends import backend_for, resolve_device, select_backend
 from sclle_basicsr.inference.checkpoints import load_enhancer
+from sclle_basicsr.inference.memory_budget import parse_memory_size, tile_for_budget
 from sclle_basicsr.inference.tiling import run_tiled
 
 # Float pixels may stray this far outside [0, 1] (rounding, resampling); a 0..255 image does not pass.
@@ -45,25 +46,31 @@ def check_output(y):
                                    'its weights are invalid; no image is written')
 
 
-def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', backend='auto'):
+def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', backend='auto', memory_budget=None):
     """Enhance ``x`` ((N, 3, H, W) float in [0, 1]) with ``net``; returns a tensor of x's dtype, shape and device.
 
     Args:
         net: a DCENet (or a wrapper with ``.module``), or any module mapping such images to images.
-        tile: tile side in pixels (0: whole image). Memory then scales with the tile, not the image.
+        tile: tile side in pixels (0: whole image). Memory then scales with the tile, not the image.  None: the
+            whole image when it fits ``memory_budget``, else the largest tiles that fit
+            (:func:`~sclle_basicsr.inference.memory_budget.tile_for_budget`).
         tile_pad: overlap added around each tile; ``>= 7`` (DCENet's receptive radius) gives the untiled result.
         precision: 'fp32'; 'bf16' (CPU with native bf16, or CUDA); 'fp16' (CUDA only).
         backend: 'auto', 'torch', 'onnxruntime' or 'openvino' (see :mod:`sclle_basicsr.inference.backends`).
+        memory_budget: bytes one image may take when ``tile`` is None (default: a share of the memory free now).
     """
     if not torch.is_tensor(x) or x.dim() != 4 or x.size(1) != 3 or not x.is_floating_point():
         desc = f'shape {tuple(x.shape)}, {x.dtype}' if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f'enhance_tensor expects an (N, 3, H, W) float tensor, got {desc}')
-    if tile < 0 or tile_pad < 0:
+    if (tile is not None and tile < 0) or tile_pad < 0:
         raise ValueError(f'tile ({tile}) and tile_pad ({tile_pad}) must be >= 0')
     if x.numel() == 0:
         raise InvalidImageError(f'the image is empty ({x.size(3)}x{x.size(2)} pixels, batch {x.size(0)}): nothing '
                                 'to enhance')
-    run = backend_for(net, select_backend(backend, x.device, precision), x.device, precision)
+    name = select_backend(backend, x.device, precision)
+    if tile is None:
+        tile = tile_for_budget(x.shape, x.device, name, precision, tile_pad, memory_budget)
+    run = backend_for(net, name, x.device, precision)
     with torch.inference_mode():
         # the runtimes' path stays in NumPy, checks included (see sclle_basicsr.inference.backends)
         image = x.detach().float().numpy() if run.takes_numpy else x.float()
@@ -77,7 +84,7 @@ def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', backend='auto')
 class Enhancer:
     """Enhance images given as arrays or tensors; the result has the input's dtype and layout.
 
-    ``Enhancer(model_path, device='auto', precision='fp32', tile=0, backend='auto').enhance(img)`` where ``img`` is
+    ``Enhancer(model_path, device='auto', precision='fp32', tile=None, backend='auto').enhance(img)`` where ``img`` is
 
     * a NumPy array, uint8 / uint16 (full range) or float (in [0, 1]): ``HxWx3`` RGB, ``HxWx4`` RGBA (the alpha
       is returned untouched), ``HxW`` or ``HxWx1`` grayscale (replicated to RGB, enhanced, and converted back to
@@ -85,12 +92,17 @@ class Enhancer:
     * a float tensor ``(N, 3, H, W)`` or ``(3, H, W)`` in [0, 1] (any device; moved to the enhancer's device and
       back).
 
+    ``tile``: None (default) enhances each image whole when it fits ``memory_budget`` (bytes, or a size such as
+    ``'4GiB'``; default: half the available RAM on a CPU, 80 % of the free GPU memory on CUDA, measured per image)
+    and otherwise in the largest tiles that fit, with the same pixels; 0 always the whole image; a number that
+    tile side.
+
     The backend is resolved and built when the Enhancer is made, so that a missing runtime or an unsupported
     precision fails before any image is read.
     """
 
-    def __init__(self, model_path=None, device='auto', precision='fp32', tile=0, tile_pad=8, net=None,
-                 backend='auto'):
+    def __init__(self, model_path=None, device='auto', precision='fp32', tile=None, tile_pad=8, net=None,
+                 backend='auto', memory_budget=None):
         self.device = resolve_device(device)
         self.backend = select_backend(backend, self.device, precision)
         if net is None:
@@ -99,12 +111,13 @@ class Enhancer:
         self.precision = precision
         self.tile = tile
         self.tile_pad = tile_pad
+        self.memory_budget = None if memory_budget is None else parse_memory_size(memory_budget)
         backend_for(self.net, self.backend, self.device, precision)
 
     def enhance_tensor(self, x):
         """``(N, 3, H, W)`` float tensor in [0, 1] -> enhanced tensor, same dtype and device."""
         y = enhance_tensor(self.net, x.to(self.device), tile=self.tile, tile_pad=self.tile_pad,
-                           precision=self.precision, backend=self.backend)
+                           precision=self.precision, backend=self.backend, memory_budget=self.memory_budget)
         return y.to(x.device)
 
     def enhance(self, img):

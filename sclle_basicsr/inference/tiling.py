@@ -7,6 +7,14 @@ float summation order.
 import numpy as np
 import torch
 
+MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
+
+
+def smallest_useful_tile(tile_pad):
+    """The smallest tile worth running: each tile is computed with ``tile_pad`` pixels of overlap on every side, so
+    smaller tiles spend most of their time on the overlap (and the per-tile overhead) instead of the image."""
+    return max(MIN_TILE, 2 * tile_pad + 1)
+
 
 def tile_ranges(size, tile, pad):
     """``(start, end, padded_start, padded_end)`` of each tile along one axis of length ``size``."""

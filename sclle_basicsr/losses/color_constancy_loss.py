@@ -2,6 +2,7 @@
 import torch
 from basicsr.utils.registry import LOSS_REGISTRY
 
+from sclle_basicsr.losses.precision import as_float32, float32_math
 from sclle_basicsr.losses.scl_loss_base import SCLLossBase
 from sclle_basicsr.losses.vgg_features import check_image
 
@@ -79,10 +80,15 @@ class ColorConstancyLoss(SCLLossBase):
         return self.as_output(self.from_features(pred, self.check_inputs(pred, curves=curves), None))
 
     def from_features(self, pred, inputs, feats):
+        # in float32 whatever the autocast: D_pq^2 (about 1e-8) is below fp16's smallest subnormal
+        with float32_math(pred.device.type):
+            return self._loss_in_float32(as_float32(pred), inputs['curves'])
+
+    def _loss_in_float32(self, pred, curves):
         means = pred.mean(dim=(2, 3))
         m_r, m_g, m_b = means[:, 0], means[:, 1], means[:, 2]
         d_rg, d_rb, d_gb = (m_r - m_g)**2, (m_r - m_b)**2, (m_g - m_b)**2
         loss = self.color_weight * safe_sqrt(d_rg**2 + d_rb**2 + d_gb**2).mean()
-        if inputs['curves'] is not None:
-            loss = loss + self.smooth_weight * illumination_smoothness(inputs['curves'])
+        if curves is not None:
+            loss = loss + self.smooth_weight * illumination_smoothness(as_float32(curves))
         return self.loss_weight * loss

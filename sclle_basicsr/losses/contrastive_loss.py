@@ -2,6 +2,7 @@
 import torch
 from basicsr.utils.registry import LOSS_REGISTRY
 
+from sclle_basicsr.losses.precision import as_float32, float32_math
 from sclle_basicsr.losses.vgg_features import VGGFeatureLossBase, as_negative_list, check_image, gram_matrix
 
 _REDUCTIONS = ('mean', 'sum')
@@ -96,7 +97,14 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
                                        feats.get('neg', []))
 
     def loss_from_features(self, pred, pred_feats, positive, positive_feats, negatives, negative_feats):
-        """The loss from checked inputs and precomputed features ({layer: tensor} dicts; one per negative)."""
+        """The loss from checked inputs and precomputed features ({layer: tensor} dicts; one per negative).
+
+        In float32 whatever the autocast (see :mod:`sclle_basicsr.losses.precision`)."""
+        with float32_math(pred.device.type):
+            return self._loss_in_float32(as_float32(pred), pred_feats, positive, positive_feats, negatives,
+                                         negative_feats)
+
+    def _loss_in_float32(self, pred, pred_feats, positive, positive_feats, negatives, negative_feats):
         grams = {name: gram_matrix(pred_feats[name]) for name in self.vgg_layers}
         pred_mean = pred.mean(dim=1)
 
@@ -104,7 +112,7 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
             return sum(((grams[name] - gram_matrix(feats[name]))**2).sum(dim=(1, 2)) for name in self.vgg_layers)
 
         def mean_distance(image):
-            return (pred_mean - image.mean(dim=1)).abs().mean(dim=(1, 2))
+            return (pred_mean - as_float32(image).mean(dim=1)).abs().mean(dim=(1, 2))
 
         pos_gram, pos_mean = gram_distance(positive_feats), mean_distance(positive)
         if negatives:

@@ -2,6 +2,7 @@
 import torch.nn.functional as F
 from basicsr.utils.registry import LOSS_REGISTRY
 
+from sclle_basicsr.losses.precision import as_float32, float32_math
 from sclle_basicsr.losses.vgg_features import VGGFeatureLossBase, check_image
 
 _REDUCTIONS = ('mean', 'sum')
@@ -47,4 +48,6 @@ class FeatureRetentionLoss(VGGFeatureLossBase):
         if pred_feat.shape != lq_feat.shape:
             raise ValueError(f'FeatureRetentionLoss: features of pred {tuple(pred_feat.shape)} and lq '
                              f'{tuple(lq_feat.shape)} differ in shape')
-        return self.loss_weight * F.mse_loss(pred_feat, lq_feat.to(pred_feat.dtype), reduction=self.reduction)
+        with float32_math(pred_feat.device.type):  # a 'sum' over relu4_3 of a 384x384 batch passes fp16's range
+            pred_feat = as_float32(pred_feat)
+            return self.loss_weight * F.mse_loss(pred_feat, lq_feat.to(pred_feat.dtype), reduction=self.reduction)

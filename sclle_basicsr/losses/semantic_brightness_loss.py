@@ -5,12 +5,18 @@ import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 
+from sclle_basicsr.losses.precision import as_float32, float32_math
 from sclle_basicsr.losses.scl_loss_base import SCLLossBase
 from sclle_basicsr.losses.vgg_features import check_image
 
 
-def prepare_label(label, pred, ignore_index=255, num_classes=None):
-    """Check a semantic label map against ``pred`` and return it as (N, H, W) int64."""
+def prepare_label(label, pred, ignore_index=255, num_classes=None, check_values=True):
+    """Check a semantic label map against ``pred`` and return it as (N, H, W) int64.
+
+    The shape is always checked; ``check_values`` also checks that the ids are integers in [0, ``num_classes``) or
+    ``ignore_index``.  Those checks read values back from the device (a synchronisation on CUDA), so a model whose
+    dataset already checked every label leaves them out (:meth:`SemanticBrightnessLoss.trust_labels_checked_by`).
+    """
     if not torch.is_tensor(label):
         raise ValueError(f'label must be a tensor, got {type(label).__name__}')
     if label.dim() == 4 and label.size(1) == 1:
@@ -20,10 +26,12 @@ def prepare_label(label, pred, ignore_index=255, num_classes=None):
     if label.size(0) != pred.size(0) or label.shape[-2:] != pred.shape[-2:]:
         raise ValueError(f'label {tuple(label.shape)} does not match pred (N, H, W) = '
                          f'{(pred.size(0), ) + tuple(pred.shape[-2:])}')
-    if label.is_floating_point():
+    if check_values and label.is_floating_point():
         if not torch.equal(label, label.round()):
             raise ValueError('label holds non-integer values; give class indices')
     label = label.long()
+    if not check_values:
+        return label
     valid = label != ignore_index
     if valid.any():
         low, high = int(label[valid].min()), int(label[valid].max())
@@ -33,21 +41,26 @@ def prepare_label(label, pred, ignore_index=255, num_classes=None):
     return label
 
 
-def brightness_consistency(pred, label, ignore_index=255):
+def brightness_consistency(pred, label, ignore_index=255, num_classes=None):
     """Per image: sum over classes present of sum_i (B_i - B_s)^2, divided by the number of labelled pixels;
     B = mean over RGB, B_s = mean of B over class s (Eq. 6).  Averaged over the batch (an image without labelled
-    pixels counts 0)."""
-    n = pred.size(0)
-    brightness = pred.mean(dim=1).reshape(n, -1)
-    valid = (label != ignore_index).reshape(n, -1)
-    index = torch.where(valid, label.reshape(n, -1), torch.zeros_like(label.reshape(n, -1)))
-    weight = valid.to(brightness.dtype)
-    bins = int(index.max()) + 1
-    sums = brightness.new_zeros(n, bins).scatter_add(1, index, brightness * weight)
-    counts = brightness.new_zeros(n, bins).scatter_add(1, index, weight)
-    class_mean = sums / counts.clamp(min=1)
-    squared = (brightness - class_mean.gather(1, index))**2 * weight
-    return (squared.sum(dim=1) / weight.sum(dim=1).clamp(min=1)).mean()
+    pixels counts 0).
+
+    In float32 whatever the autocast (a class's sum over a 384x384 crop passes fp16's 65504).  ``num_classes``
+    sizes the per-class sums; without it the largest id is read back from the device.
+    """
+    with float32_math(pred.device.type):
+        n = pred.size(0)
+        brightness = as_float32(pred).mean(dim=1).reshape(n, -1)
+        valid = (label != ignore_index).reshape(n, -1)
+        index = torch.where(valid, label.reshape(n, -1), torch.zeros_like(label.reshape(n, -1)))
+        weight = valid.to(brightness.dtype)
+        bins = num_classes if num_classes is not None else int(index.max()) + 1
+        sums = brightness.new_zeros(n, bins).scatter_add(1, index, brightness * weight)
+        counts = brightness.new_zeros(n, bins).scatter_add(1, index, weight)
+        class_mean = sums / counts.clamp(min=1)
+        squared = (brightness - class_mean.gather(1, index))**2 * weight
+        return (squared.sum(dim=1) / weight.sum(dim=1).clamp(min=1)).mean()
 
 
 @LOSS_REGISTRY.register()
@@ -85,6 +98,7 @@ class SemanticBrightnessLoss(SCLLossBase):
         self.num_classes = num_classes
         self.segmentor_opt = segmentor
         self.register_module('_segmentor', None)
+        self._labels_checked_for = None
 
     @property
     def needs_segmentor(self):
@@ -108,11 +122,23 @@ class SemanticBrightnessLoss(SCLLossBase):
         self._check_classes(segmentor)
         self._segmentor = segmentor
 
+    @property
+    def label_classes(self):
+        """The number of classes label ids must stay under: the segmentor's, or the option when the CE is off."""
+        return self.segmentor.num_classes if self.needs_segmentor else self.num_classes
+
+    def trust_labels_checked_by(self, num_classes, ignore_index):
+        """A dataset checks every label it reads against ``(num_classes, ignore_index)``: when these are this loss's
+        own, :meth:`check_inputs` checks only the labels' shape, not their ids again (no device-to-host
+        synchronisation per step).  Standalone calls are checked as always."""
+        self._labels_checked_for = (num_classes, ignore_index)
+
     def check_inputs(self, pred, label=None):
         if label is None:
             raise ValueError('SemanticBrightnessLoss needs a label map (keyword label=)')
-        num_classes = self.segmentor.num_classes if self.needs_segmentor else self.num_classes
-        return {'label': prepare_label(label, pred, self.ignore_index, num_classes)}
+        num_classes = self.label_classes
+        checked = self._labels_checked_for == (num_classes, self.ignore_index)
+        return {'label': prepare_label(label, pred, self.ignore_index, num_classes, check_values=not checked)}
 
     def forward(self, pred, target=None, *, label=None):
         if target is not None:
@@ -125,15 +151,17 @@ class SemanticBrightnessLoss(SCLLossBase):
 
     def from_features(self, pred, inputs, feats):
         label = inputs['label']
-        loss = brightness_consistency(pred, label, self.ignore_index)
+        loss = brightness_consistency(pred, label, self.ignore_index, self.label_classes)
         if self.needs_segmentor:
             segmentor = self.segmentor
             if next(segmentor.parameters()).device != pred.device:
                 segmentor.to(pred.device)
-            logits = segmentor(pred.detach() if self.detach_segmentation else pred)
-            if (label != self.ignore_index).any():
-                ce = F.cross_entropy(logits, label, ignore_index=self.ignore_index)
-            else:  # nothing labelled: no CE (F.cross_entropy would give NaN)
-                ce = logits.sum() * 0
+            logits = segmentor(pred.detach() if self.detach_segmentation else pred)  # under the caller's autocast
+            with float32_math(pred.device.type):
+                # the mean over the labelled pixels, 0 when there are none (the mean would be NaN), without asking
+                # the device whether there are any
+                labelled = (label != self.ignore_index).sum()
+                ce = F.cross_entropy(as_float32(logits), label, ignore_index=self.ignore_index,
+                                     reduction='sum') / labelled.clamp(min=1)
             loss = loss + self.ce_weight * ce
         return self.loss_weight * loss

@@ -3,6 +3,7 @@ import copy
 
 import torch
 
+from sclle_basicsr.losses.precision import as_float32, float32_math
 from sclle_basicsr.losses.scl_loss_base import SCLLossBase
 
 DEFAULT_VGG_OPT = {'weights_format': 'caffe_bgr'}
@@ -31,12 +32,16 @@ def as_negative_list(negative):
 
 
 def gram_matrix(feat):
-    """G = F F^T / (C H W) per sample, (N, C, C), computed in at least float32 (features may be half)."""
-    if feat.dtype in (torch.float16, torch.bfloat16):
-        feat = feat.float()
-    n, c, h, w = feat.shape
-    flat = feat.reshape(n, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    """G = F F^T / (C H W) per sample, (N, C, C), in at least float32 also under autocast (features may be half).
+
+    Autocast would run ``bmm`` in fp16 / bf16 even on float32 inputs: with fp16, the Caffe VGG's relu2_2 Gram
+    entries (sums of F_i F_j over H W pixels) overflow 65504 and the loss is NaN; with bf16 they lose 8 bits.
+    """
+    with float32_math(feat.device.type):
+        feat = as_float32(feat)
+        n, c, h, w = feat.shape
+        flat = feat.reshape(n, c, h * w)
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
 def build_vgg(vgg_opt, layers):

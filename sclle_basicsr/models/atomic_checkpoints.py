@@ -57,11 +57,17 @@ class AtomicCheckpointsMixin:
             'iter': current_iter,
             'optimizers': [optimizer.state_dict() for optimizer in self.optimizers],
             'schedulers': [scheduler.state_dict() for scheduler in self.schedulers],
+            **self.training_state_extras(),
         }
         layout = batch_layout(self.opt)
         if layout is not None:
             state['batch'] = layout
         self._save_with_retries(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+    def training_state_extras(self):
+        """More entries for the training state (a model's GradScaler, say); none by default.  The model's
+        ``resume_training`` reads them back."""
+        return {}
 
     @staticmethod
     def _save_with_retries(obj, path, tries=3):

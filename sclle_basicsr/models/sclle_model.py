@@ -19,9 +19,15 @@ from sclle_basicsr.inference.backends import check_weights
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.metrics import metric_inputs
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
+from sclle_basicsr.models.training_setup import (
+    amp_dtype,
+    grad_scaler,
+    refuse_data_parallel,
+    set_deterministic,
+    set_tf32,
+    trust_dataset_label_checks,
+)
 from sclle_basicsr.unscorable import mean_or_nan, score_or_none, size_problem
-
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 @MODEL_REGISTRY.register()
@@ -39,14 +45,18 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
 
     Training (``train:`` options): ``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt`` and the
     shared ``vgg_opt`` / ``segmentor_opt`` go to :class:`SCLLosses`, which owns the frozen networks;
-    ``grad_clip_norm`` (0.1 in the released code), ``ema_decay``, ``amp: {dtype: bf16|fp16}``.  One step is one
+    ``grad_clip_norm`` (0.1 in the released code), ``ema_decay``, ``amp: {dtype: bf16|fp16, init_scale}`` (the
+    losses' own arithmetic stays float32), and on CUDA ``tf32`` and ``deterministic``
+    (:mod:`sclle_basicsr.models.training_setup`).  One step is one
     forward of ``net_g`` that returns the image *and* its curve maps (``return_curves=True``), so the smoothness
     term needs no second forward.  Only ``net_g`` is wrapped by DDP; the frozen networks have no gradients to sync.
     Checkpoints and training states land whole or not at all (:class:`AtomicCheckpointsMixin`).
     """
 
     def model_to_device(self, net):
-        """BaseModel's, except that DDP on CPU (gloo) gets no ``device_ids`` (BasicSR asks CUDA for one)."""
+        """BaseModel's, except that DDP on CPU (gloo) gets no ``device_ids`` (BasicSR asks CUDA for one) and that
+        DataParallel (``num_gpu`` > 1 without a launcher) is refused (:func:`refuse_data_parallel`)."""
+        refuse_data_parallel(self.opt)
         if self.opt['dist'] and self.device.type == 'cpu':
             return DistributedDataParallel(net.to(self.device),
                                            find_unused_parameters=self.opt.get('find_unused_parameters', False))
@@ -148,8 +158,13 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     def init_training_settings(self):
         self.net_g.train()
         train_opt = self.opt['train']
+        log = get_root_logger().info
+        set_deterministic(train_opt.get('deterministic'), log)  # first: before any CUDA matmul
+        set_tf32(train_opt.get('tf32'), self.device, log)
         self._setup_ema(train_opt.get('ema_decay', 0))
         self.scl_losses = SCLLosses(train_opt).to(self.device)
+        if trust_dataset_label_checks(self.scl_losses, self.opt):
+            log('L_sc: label ids are checked by the training set when it reads them, not again on each step')
         self.grad_clip_norm = train_opt.get('grad_clip_norm')
         self._setup_amp(train_opt.get('amp'))
         self.setup_optimizers()
@@ -171,16 +186,30 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
         self.net_g_ema.eval()
 
     def _setup_amp(self, amp_opt):
-        """Mixed precision: bf16 or fp16 autocast on GPU, bf16 on CPU; fp16 gets a GradScaler."""
-        self.amp_dtype = None
-        if amp_opt:
-            name = amp_opt.get('dtype', 'bf16')
-            if name not in AMP_DTYPES:
-                raise ValueError(f'train.amp.dtype must be one of {sorted(AMP_DTYPES)}, got {name!r}')
-            if name == 'fp16' and self.device.type != 'cuda':
-                raise ValueError('train.amp.dtype fp16 needs a GPU; use bf16 on CPU')
-            self.amp_dtype = AMP_DTYPES[name]
-        self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        """Mixed precision: bf16 or fp16 autocast (checked against the device by :func:`amp_dtype`); fp16 gets a
+        GradScaler, whose state goes into the training state."""
+        self.amp_dtype = amp_dtype(amp_opt, self.device, get_root_logger().warning)
+        self.grad_scaler = grad_scaler(self.amp_dtype, self.device, amp_opt)
+
+    # ---------------------------------------------------------------- training state
+    def training_state_extras(self):
+        """The GradScaler's state (loss scale, growth tracker) with fp16, so that a resumed run keeps its scale."""
+        return {'grad_scaler': self.grad_scaler.state_dict()} if self.grad_scaler.is_enabled() else {}
+
+    def resume_training(self, resume_state):
+        """BasicSR's (optimizers, schedulers), plus the GradScaler's state when the state has one.
+
+        A state without it (saved by a run without fp16, or by an older version) leaves the scaler at its initial
+        scale, with a warning when this run uses fp16."""
+        super().resume_training(resume_state)
+        if not self.grad_scaler.is_enabled():
+            return
+        if 'grad_scaler' in resume_state:
+            self.grad_scaler.load_state_dict(resume_state['grad_scaler'])
+        else:
+            get_root_logger().warning(
+                f'The resumed training state (iteration {resume_state["iter"]}) holds no GradScaler state: the fp16 '
+                f'loss scale starts again at {self.grad_scaler.get_scale():g}')
 
     def _autocast(self):
         if self.amp_dtype is None:
