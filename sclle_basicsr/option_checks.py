@@ -44,7 +44,8 @@ _CONTRASTIVE_DATASET = {
     'dataroot_lq': (STR, ), 'dataroot_label': (STR, NULL), 'dataroot_pos': (STR, NULL),
     'dataroot_neg': (STR, LIST, NULL), 'num_classes': (INT, ), 'ignore_index': (INT, ), 'crop_size': (INT, ),
     'use_hflip': (BOOL, ), 'darken': (DICT, NULL), 'random_in_val': (BOOL, ), 'seed': (INT, NULL),
-    'repeat': (INT, ), 'check_images': (BOOL, ), 'io_backend': (DICT, ),
+    'repeat': (INT, ), 'check_images': (BOOL, ), 'io_backend': (DICT, ), 'resize_references': (BOOL, ),
+    'neg_sampling': (STR, ),
 }
 # Datasets read their options from a dict: their keys are declared here (tests/test_option_checks.py checks that
 # every key their source reads is declared).
@@ -82,7 +83,8 @@ _BASICSR_VAL = {'val_freq': (NUMBER, ), 'save_img': (BOOL, ), 'suffix': (STR, NU
 # The train: and val: sections of this plugin's models (BasicSR's runner and SRModel read the BasicSR keys).
 MODEL_SECTIONS = {
     'SCLLLEModel': {
-        'train': {**_BASICSR_TRAIN, **_SCL_LOSSES, 'grad_clip_norm': (NUMBER, NULL), 'amp': (DICT, NULL)},
+        'train': {**_BASICSR_TRAIN, **_SCL_LOSSES, 'grad_clip_norm': (NUMBER, NULL), 'amp': (DICT, NULL),
+                  'tf32': (BOOL, NULL), 'deterministic': (BOOL, STR, NULL)},
         'val': {**_BASICSR_VAL, 'tile': (INT, ), 'tile_pad': (INT, ), 'precision': (STR, ), 'backend': (STR, )},
     },
     'SRWithSCLLossesModel': {

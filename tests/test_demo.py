@@ -7,7 +7,7 @@ from conftest import load_script
 
 from sclle_basicsr import demo
 from sclle_basicsr.contact_sheet import validation_sheet
-from sclle_basicsr.training_log import parse_losses, read_run_losses
+from sclle_basicsr.training_log import parse_losses, read_run_losses, read_run_validation
 
 
 def test_demo_data_has_aligned_labels_and_every_folder(tmp_path):
@@ -71,6 +71,24 @@ def test_plot_training_log_merges_resumed_logs(tmp_path, capsys):
     assert 'iterations up to 100: l_con, l_total' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='no train_'):
         main([str(tmp_path / 'missing')])
+
+
+def test_validation_curves_from_resumed_logs(tmp_path, capsys):
+    """BasicSR's validation blocks carry no iteration: each belongs to the training line logged before it."""
+    step = ('2026-12-02 18:17:53,847 INFO: [ablat..][epoch:  0, iter:   {it:,}, lr:(5.000e-04,)] [eta: 3:03:01, '
+            'time (data): 1.516 (0.013)] l_con: 3.5e+00 l_total: 3.8e+00\n')
+    block = ('2026-12-02 18:47:53,847 INFO: Validation {name}\n\t # niqe: {v:.4f}\tBest: {v:.4f} @ {it} iter\n\n')
+    first = ''.join(step.format(it=it) + ''.join(block.format(name=n, v=v + it / 1000, it=it)
+                                                 for n, v in (('DICM', 4.0), ('LIME', 5.0)))
+                    for it in (1000, 2000))
+    resumed = step.format(it=2000) + block.format(name='DICM', v=3.5, it=2000) + step.format(it=2025)
+    (tmp_path / 'train_x_20261202_100000.log').write_text(first)
+    (tmp_path / 'train_x_20261202_110000.log').write_text(resumed)
+    curves, _ = read_run_validation(str(tmp_path))
+    assert curves == {('DICM', 'niqe'): [(1000, 5.0), (2000, 3.5)], ('LIME', 'niqe'): [(1000, 6.0), (2000, 7.0)]}
+    load_script('plot_training_log').main([str(tmp_path)])
+    assert (tmp_path / 'validation_curves.png').stat().st_size > 0
+    assert 'validation up to iteration 2000: niqe of DICM, niqe of LIME' in capsys.readouterr().out
 
 
 def test_demo_draws_the_merged_curves_and_reports_every_validation(tmp_path, monkeypatch):

@@ -204,6 +204,37 @@ def test_single_neg_folder_gives_list_and_collates(tmp_path):
     assert len(batch['neg_path']) == 1 and len(batch['neg_path'][0]) == 4
 
 
+def test_pooled_negatives_draw_one_from_all_folders(tmp_path):
+    flat_set(tmp_path, n=4, labels=False)
+    pos = sample_folder(tmp_path / 'pos', 3)
+    under = sample_folder(tmp_path / 'under', 5, start=7)
+    over = sample_folder(tmp_path / 'over', 6, start=12)
+    ds = make(tmp_path, dataroot_label=None, dataroot_pos=pos, dataroot_neg=[under, over], crop_size=16, repeat=25,
+              neg_sampling='pooled')
+    items = [ds[i] for i in range(len(ds))]
+    assert all(len(it['neg']) == 1 and len(it['neg_path']) == 1 for it in items)
+    # every one of the 11 negatives is drawn, under- and over-exposed alike, uniformly over the files
+    assert {drawn(it['neg'][0]) for it in items} == set(range(7, 18))
+    # the positives keep their own stream
+    assert [drawn(it['pos']) for it in items] == [drawn(it['pos']) for it in
+                                                   (make(tmp_path, dataroot_label=None, dataroot_pos=pos,
+                                                         crop_size=16, repeat=25)[i] for i in range(len(ds)))]
+    with pytest.raises(ValueError, match="neg_sampling must be one of per_folder, pooled; got 'mixed'"):
+        make(tmp_path, dataroot_label=None, dataroot_neg=[under, over], neg_sampling='mixed')
+
+
+def test_resize_references_keeps_the_whole_sample(tmp_path):
+    flat_set(tmp_path, n=2, labels=False)
+    gradient = np.repeat(np.linspace(0, 250, 64, dtype=np.float32)[None, :], 48, axis=0).astype(np.uint8)
+    sample = write(tmp_path / 'pos' / 'ramp.png', np.stack([gradient] * 3, axis=-1))
+    ds = make(tmp_path, dataroot_label=None, dataroot_pos=osp.dirname(sample), crop_size=16, resize_references=True)
+    expected = cv2.resize(cv2.imread(sample).astype(np.float32) / 255, (16, 16), interpolation=cv2.INTER_AREA)
+    for item in (ds[0], ds[1]):  # the same whole image for every item, not a crop of it
+        assert torch.allclose(item['pos'], torch.from_numpy(expected[..., ::-1].copy()).permute(2, 0, 1), atol=1e-6)
+    cropped = make(tmp_path, dataroot_label=None, dataroot_pos=osp.dirname(sample), crop_size=16)
+    assert float(cropped[0]['pos'].max() - cropped[0]['pos'].min()) < 0.5  # a crop spans part of the ramp only
+
+
 def test_reproducible_across_worker_counts_and_epochs(tmp_path):
     flat_set(tmp_path, n=6)
     pos = sample_folder(tmp_path / 'pos', 5)

@@ -18,6 +18,7 @@ IGNORE_INDEX = 255
 INPUT_SUFFIX = '_leftImg8bit'
 TRAIN_IDS_SUFFIX = '_gtFine_labelTrainIds'
 LABEL_IDS_SUFFIX = '_gtFine_labelIds'
+NEG_SAMPLING = ('per_folder', 'pooled')
 OTHER_GT_SUFFIXES = ('_gtFine_color', '_gtFine_instanceIds', '_gtFine_polygons', '_gtCoarse_color',
                      '_gtCoarse_instanceIds')
 
@@ -107,7 +108,14 @@ class UnpairedContrastiveDataset(data.Dataset):
             Key ``neg`` (always a list, one entry per folder) only when given.
         crop_size (int): training crop, default 384.  Inputs smaller than it (either side) are resized up so their
             short side equals it (bilinear; labels nearest), then cropped.  Positives and negatives are randomly
-            cropped to it, resized up the same way first when smaller.
+            cropped to it, resized up the same way first when smaller (unless ``resize_references``).
+        resize_references (bool): resize each positive and negative whole to ``crop_size`` x ``crop_size`` (area
+            interpolation) instead of cropping it, as the released training code does; default false.  A whole
+            exposure sample carries its global brightness and texture statistics, a crop only a part of them.
+        neg_sampling (str): ``per_folder`` (default): one negative from each ``dataroot_neg`` folder, so ``neg``
+            has one entry per folder; ``pooled``: one negative drawn from all the folders' images together (the
+            paper's single negative per triplet, and the released code's one folder of under- and over-exposed
+            images), so ``neg`` has one entry.
         use_hflip (bool): random horizontal flip of input and label together (train), default true.
         darken (dict, optional): ``{gamma: [a, b], gain: [c, d]}``: input I -> clip(gain * I ** gamma) with gamma,
             gain uniform in the ranges; turns normal-light inputs into low-light ones.  Leave out for dark inputs.
@@ -129,8 +137,8 @@ class UnpairedContrastiveDataset(data.Dataset):
     ``set_epoch(epoch)`` before each epoch to draw new crops/samples per epoch.
 
     Returns a dict: ``lq`` (3xHxW float32 RGB in [0, 1]), ``label`` (HxW int64, only with labels), ``pos``
-    (3xCxC), ``neg`` (list of 3xCxC, one per negative folder), ``lq_path``, ``label_path`` (with labels),
-    ``pos_path``, ``neg_path`` (list).
+    (3xCxC), ``neg`` (list of 3xCxC: one per negative folder, or one with ``neg_sampling: pooled``), ``lq_path``,
+    ``label_path`` (with labels), ``pos_path``, ``neg_path`` (list).
     """
 
     def __init__(self, opt):
@@ -176,6 +184,11 @@ class UnpairedContrastiveDataset(data.Dataset):
         self.pos_paths = None
         if opt.get('dataroot_pos') is not None:
             self.pos_paths = self._scan_samples(opt['dataroot_pos'], 'dataroot_pos', check)
+        self.resize_references = bool(opt.get('resize_references', False))
+        self.neg_sampling = opt.get('neg_sampling', 'per_folder')
+        if self.neg_sampling not in NEG_SAMPLING:
+            raise ValueError(f'Option neg_sampling must be one of {", ".join(NEG_SAMPLING)}; got '
+                             f'{self.neg_sampling!r}.')
         self.neg_paths = None
         neg = opt.get('dataroot_neg')
         if neg is not None:
@@ -186,6 +199,8 @@ class UnpairedContrastiveDataset(data.Dataset):
                 self._scan_samples(f, f'dataroot_neg[{i}]' if len(folders) > 1 else 'dataroot_neg', check)
                 for i, f in enumerate(folders)
             ]
+            if self.neg_sampling == 'pooled':
+                self.neg_paths = [[path for paths in self.neg_paths for path in paths]]
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -329,7 +344,11 @@ class UnpairedContrastiveDataset(data.Dataset):
 
     def _sample(self, rng, paths, client_key):
         path = paths[int(rng.integers(len(paths)))]
-        img, _ = self._random_crop(rng, self._read_image(path, client_key))
+        img = self._read_image(path, client_key)
+        if self.resize_references:
+            img = cv2.resize(img, (self.crop_size, self.crop_size), interpolation=cv2.INTER_AREA)
+        else:
+            img, _ = self._random_crop(rng, img)
         return img2tensor(np.ascontiguousarray(img), bgr2rgb=True, float32=True), path
 
     def _aligned_images(self, index, img):
