@@ -10,7 +10,7 @@ STAMP := $(VENV)/.sclle-installed
 
 install: $(STAMP)
 
-EXTRAS := tests,lint,export,openvino,mmcv-lite
+EXTRAS := tests,lint,cpu,openvino,mmcv-lite
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
