@@ -19,6 +19,7 @@ import sys
 
 import cv2
 import numpy as np
+import yaml
 
 from sclle_basicsr.assets import asset_path
 from sclle_basicsr.atomic_files import write_atomic
@@ -147,6 +148,11 @@ def main(argv=None):
     parser.add_argument('--total_iter', type=int, default=150)
     parser.add_argument('--data', default=DEMO_DATA)
     args = parser.parse_args(argv)
+    with open(OPTIONS) as f:
+        print_freq = yaml.safe_load(f)['logger']['print_freq']
+    if args.total_iter < print_freq:
+        raise SystemExit(f'--total_iter {args.total_iter}: at least {print_freq}, the interval at which {OPTIONS} '
+                         'logs the losses the demo plots')
     try:
         check_data_root(args.data)
     except ValueError as err:

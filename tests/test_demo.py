@@ -32,6 +32,8 @@ def test_demo_refuses_another_data_folder(tmp_path):
     demo.check_data_root(str(tmp_path.cwd() / 'demo_data'))  # relative to the working directory
     with pytest.raises(SystemExit, match='--data'):
         load_script('run_demo').main(['--data', str(tmp_path)])
+    with pytest.raises(SystemExit, match='--total_iter 9: at least 10, the interval at which .* logs the losses'):
+        demo.main(['--total_iter', '9'])
 
 
 def test_validation_sheet_has_a_row_per_image_and_a_column_per_round(tmp_path):
