@@ -189,6 +189,18 @@ def test_auto_takes_only_complete_chains_and_says_why_once(monkeypatch, caplog, 
     assert re.search(said, lines[0]), lines[0]
 
 
+@pytest.mark.parametrize('flags, said', [({'avx512_bf16'}, True), ({'avx2'}, False)])
+def test_auto_bf16_without_openvino_says_so_only_where_it_would_help(monkeypatch, caplog, fresh_fallback_notes,
+                                                                     flags, said):
+    hide(monkeypatch, 'openvino')
+    monkeypatch.setattr(backends, 'cpu_flags', lambda: flags)
+    with caplog.at_level('WARNING', logger=backends.__name__):
+        assert select_backend('auto', CPU, 'bf16') == 'torch'
+    expected = ["backend auto runs torch on the CPU (bf16): openvino is not installed. For faster inference: "
+                "pip install 'sclle-basicsr[openvino]'"]
+    assert [r.getMessage() for r in caplog.records] == (expected if said else [])
+
+
 @pytest.mark.parametrize('name, hidden, why, install', [
     ('onnxruntime', 'onnxruntime', 'onnxruntime is not installed',
      r"pip install 'sclle-basicsr\[cpu\]' \(or \[gpu\] for onnxruntime-gpu; never both\)"),

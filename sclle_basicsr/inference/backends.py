@@ -142,8 +142,6 @@ def _say_fallback(precision, problems):
 
 def _auto_cpu(precision):
     """The first runtime of :data:`_AUTO_CPU_ORDER` whose chain is complete; torch (said once) when none is."""
-    if precision == 'bf16' and not native_bf16():
-        return 'torch'  # no runtime computes bf16 faster here; TorchBackend warns about the emulation
     problems = []
     for name in _AUTO_CPU_ORDER.get(precision, ()):
         problem = runtime_problem(name)
@@ -152,7 +150,7 @@ def _auto_cpu(precision):
                 return name
         else:
             problems.append((name, problem))
-    if problems:
+    if problems and (precision != 'bf16' or native_bf16()):  # without native bf16 no runtime would be faster
         _say_fallback(precision, problems)
     return 'torch'
 
