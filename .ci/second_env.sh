@@ -32,7 +32,8 @@ PIP_CONSTRAINT="$VENV/torch-pair.txt" "$PY" -m pip install -q $TORCH_PAIR basics
 # BasicSR's convention (setuptools >= 77 reads this pyproject.toml), then the test extra into the same editable install
 "$PY" -m pip install -q 'setuptools>=77'
 "$PY" setup.py develop > "$VENV/develop.log" 2>&1 || { tail -40 "$VENV/develop.log"; exit 1; }
-(cd / && "$PY" -c "import sclle_basicsr, sys; sys.exit(None if sclle_basicsr.__file__.startswith('$PWD/') else
+REPO=$PWD
+(cd / && "$PY" -c "import sclle_basicsr, sys; sys.exit(None if sclle_basicsr.__file__.startswith('$REPO/') else
     f'setup.py develop: sclle_basicsr imported from {sclle_basicsr.__file__}, not from the checkout')")
 "$PY" -m pip install -q -e '.[tests,mmcv-lite]'
 "$PY" -m pip freeze --all > "$VENV/freeze-after.txt"
