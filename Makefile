@@ -6,11 +6,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sclle-installed
 
-.PHONY: install lint test test-second-env demo lle5 ablation gpu-check clean-venv
+.PHONY: install lint test test-second-env test-wheel demo lle5 ablation gpu-check clean-venv
 
 install: $(STAMP)
 
-EXTRAS := tests,lint,export,openvino,mmcv-lite
+EXTRAS := tests,lint,cpu,openvino,mmcv-lite
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ lint: $(STAMP)  ## ruff: pycodestyle, pyflakes and import order (settings in pyp
 test: $(STAMP)  ## run the test suite (CPU, no downloads; uses ../shared/assets when present)
 	$(PY) -m pytest -ra tests
 
-test-second-env:  ## the plugin installed into another torch/torchvision (CI's second environment)
+test-second-env:  ## the plugin installed into another torch/torchvision, without a runtime (CI's second environment)
 	.ci/second_env.sh
+
+test-wheel:  ## the wheel in a fresh venv outside the checkout: no extra enhances on CPU; with mmcv-lite, demo trained and tested
+	.ci/wheel_install.sh
 
 demo: $(STAMP)  ## train a small SCL-LLE on data built from installed packages, a few minutes on CPU
 	$(PY) scripts/run_demo.py

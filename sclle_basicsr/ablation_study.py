@@ -25,13 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 from sclle_basicsr import evaluation as ev
-from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
+from sclle_basicsr.assets import ENV_VAR, asset_path
 from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.basicsr_runner import run_pipeline
 from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference.backends import native_bf16
+from sclle_basicsr.package_files import option_file
 
-BASE_OPTIONS = osp.join(REPO_ROOT, 'options', 'train', 'train_SCLLLE_assets_cpu.yml')
+BASE_OPTIONS = option_file('train/train_SCLLLE_assets_cpu.yml')
 RUNS = {  # run -> what it leaves out (Table 3's row)
     'full_wo_Lsc': 'the full recipe without L_sc',
     'wo_Lc': 'without the contrastive loss L_c',

@@ -291,11 +291,10 @@ def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200, env
     """
     import re
 
-    from sclle_basicsr.assets import REPO_ROOT
     cmd = [sys.executable, '-m', 'sclle_basicsr.basicsr_runner', pipeline, root, *args]
     tail = []
-    # cwd: relative paths in option files are relative to the repository root (the README's convention)
-    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    # the working directory is the caller's: relative paths in option files are relative to it, as for train.py
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=dict(os.environ, **(env or {}))) as proc:
         for line in proc.stdout:
             tail = (tail + [line])[-keep_lines:]

@@ -1,9 +1,15 @@
 """The embedded demo: a small labelled dataset built from photographs inside installed packages, a few minutes of
-SCL-LLE training on CPU through ``sclle_basicsr/train.py``, then a contact sheet and the loss curves.
+SCL-LLE training on CPU through BasicSR's runner (``python -m sclle_basicsr.train``), then a contact sheet and the
+loss curves.
 
-Nothing is downloaded, so the demo runs on a machine without network or the shared assets; it needs a repository
-checkout (the options file and ``demo_data/`` live there).
+    python -m sclle_basicsr.demo [--total_iter N]      (in a checkout: make demo, or python scripts/run_demo.py)
+
+Nothing is downloaded, so the demo runs on a machine without network or the shared assets, from a checkout or an
+installed package: it writes ``demo_data/`` (inputs) and ``experiments/SCLLLE_demo/`` (BasicSR's run folder; the
+folder of a previous run is archived by BasicSR, never overwritten) under the working directory.  Then
+``python -m sclle_basicsr.test -opt <options>/test/test_SCLLLE_demo.yml`` tests the trained network there.
 """
+import argparse
 import importlib.util
 import os
 import os.path as osp
@@ -13,15 +19,17 @@ import sys
 
 import cv2
 import numpy as np
+import yaml
 
-from sclle_basicsr.assets import REPO_ROOT, asset_path
+from sclle_basicsr.assets import asset_path
 from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.contact_sheet import validation_sheet, write_sheet
+from sclle_basicsr.package_files import option_file
 from sclle_basicsr.training_log import plot_losses, read_run_losses
 
-OPTIONS = 'options/train/train_SCLLLE_demo.yml'
+OPTIONS = option_file('train/train_SCLLLE_demo.yml')
 RUN_NAME = 'SCLLLE_demo'
-DEMO_DATA = osp.join(REPO_ROOT, 'demo_data')  # what the options file reads
+DEMO_DATA = 'demo_data'  # what the options file reads, relative to the working directory
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png', 'ihc.png', 'retina.jpg')
 NUM_CLASSES = 19
 
@@ -97,7 +105,7 @@ def build_demo_data(root, seed=0, num_scenes=16):
 
 def train(total_iter):
     """Train the demo run in a fresh process (BasicSR's runner), with the VGG-16 weights when the assets have them."""
-    command = [sys.executable, 'sclle_basicsr/train.py', '-opt', OPTIONS]
+    command = [sys.executable, '-m', 'sclle_basicsr.train', '-opt', OPTIONS]
     force = [f'train:total_iter={total_iter}']
     vgg = asset_path('weights', 'vgg16_imagenet_caffe_bgr_features.pth')
     if osp.isfile(vgg):
@@ -109,13 +117,13 @@ def train(total_iter):
         force += ['train:vgg_opt:weights_format=random', 'train:vgg_opt:weights_path=~']
     print('DeepLabv3+: a tiny RANDOMLY INITIALISED segmentor (no Cityscapes checkpoint is available offline).')
     print('Running:', ' '.join(command + ['--force_yml'] + force), flush=True)
-    subprocess.run(command + ['--force_yml'] + force, cwd=REPO_ROOT, check=True)
+    subprocess.run(command + ['--force_yml'] + force, check=True)
 
 
 def check_data_root(data_root):
     """Refuse a data folder other than the one the demo's options file reads (``ValueError``)."""
-    if osp.abspath(data_root) != DEMO_DATA:
-        raise ValueError(f'{data_root}: the demo options read demo_data/ under the repository root')
+    if osp.abspath(data_root) != osp.abspath(DEMO_DATA):
+        raise ValueError(f'{data_root}: the demo options read demo_data/ under the working directory')
 
 
 def run_demo(total_iter, data_root=DEMO_DATA):
@@ -123,7 +131,7 @@ def run_demo(total_iter, data_root=DEMO_DATA):
     check_data_root(data_root)
     build_demo_data(data_root)
     train(total_iter)
-    run_dir = osp.join(REPO_ROOT, 'experiments', RUN_NAME)
+    run_dir = osp.abspath(osp.join('experiments', RUN_NAME))
     curves, logs = read_run_losses(run_dir)
     plot_losses(curves, osp.join(run_dir, 'loss_curves.png'))
     write_sheet(osp.join(run_dir, 'contact_sheet.png'),
@@ -133,3 +141,27 @@ def run_demo(total_iter, data_root=DEMO_DATA):
         with open(log) as f:
             niqe += re.findall(r'# niqe: ([0-9.]+)', f.read())
     return run_dir, niqe
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--total_iter', type=int, default=150)
+    parser.add_argument('--data', default=DEMO_DATA)
+    args = parser.parse_args(argv)
+    with open(OPTIONS) as f:
+        print_freq = yaml.safe_load(f)['logger']['print_freq']
+    if args.total_iter < print_freq:
+        raise SystemExit(f'--total_iter {args.total_iter}: at least {print_freq}, the interval at which {OPTIONS} '
+                         'logs the losses the demo plots')
+    try:
+        check_data_root(args.data)
+    except ValueError as err:
+        raise SystemExit(f'--data {err}') from None
+    run_dir, niqe = run_demo(args.total_iter, args.data)
+    print(f'\nDemo done. Validation NIQE (lower is better) per validation round: {", ".join(niqe)}')
+    print(f'Enhanced images: {run_dir}/visualization/\nContact sheet:   {run_dir}/contact_sheet.png\n'
+          f'Loss curves:     {run_dir}/loss_curves.png\nCheckpoints:     {run_dir}/models/')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,6 +1,7 @@
-"""The project's own trained weights, in ``model_zoo/``: bare DCE-Net state dicts (the EMA weights), each with the
-command that trained it, its NIQE per set through the Table 1 protocol and its sha256, kept in
-``model_zoo/index.json``; ``model_zoo/README.md`` is generated from that index, so the table cannot drift from it.
+"""The project's own trained weights, in ``model_zoo/`` (shipped in the package, see
+:mod:`sclle_basicsr.package_files`): bare DCE-Net state dicts (the EMA weights), each with the command that trained
+it, its NIQE per set through the Table 1 protocol and its sha256, kept in ``model_zoo/index.json``;
+``model_zoo/README.md`` is generated from that index, so the table cannot drift from it.
 
     python -m sclle_basicsr.model_zoo add --study_dir experiments/ablation_study --method full_wo_Lsc \\
         --name sclle_full_recipe_wo_Lsc --command "python scripts/run_ablation_study.py"
@@ -21,12 +22,12 @@ import yaml
 
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.ablation_study import sha256_of
-from sclle_basicsr.assets import REPO_ROOT, asset_path
+from sclle_basicsr.assets import asset_path
 from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.inference import read_dcenet_state_dict
 from sclle_basicsr.inference.checkpoints import CheckpointError
+from sclle_basicsr.package_files import ZOO_DIR
 
-ZOO_DIR = osp.join(REPO_ROOT, 'model_zoo')
 INDEX, README = 'index.json', 'README.md'
 TOLERANCE = 0.005  # NIQE is logged with 4 decimals; other CPUs round convolutions differently
 

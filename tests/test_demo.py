@@ -29,8 +29,11 @@ def test_demo_refuses_another_data_folder(tmp_path):
     with pytest.raises(ValueError, match='demo_data'):
         demo.check_data_root(str(tmp_path))
     demo.check_data_root(demo.DEMO_DATA)
+    demo.check_data_root(str(tmp_path.cwd() / 'demo_data'))  # relative to the working directory
     with pytest.raises(SystemExit, match='--data'):
         load_script('run_demo').main(['--data', str(tmp_path)])
+    with pytest.raises(SystemExit, match='--total_iter 9: at least 10, the interval at which .* logs the losses'):
+        demo.main(['--total_iter', '9'])
 
 
 def test_validation_sheet_has_a_row_per_image_and_a_column_per_round(tmp_path):
@@ -109,8 +112,7 @@ def test_demo_draws_the_merged_curves_and_reports_every_validation(tmp_path, mon
         cv2.imwrite(str(data / 'val' / 'v.png'), np.full((20, 30, 3), 30, np.uint8))
 
     curves = []
-    monkeypatch.setattr(demo, 'REPO_ROOT', str(tmp_path))
-    monkeypatch.setattr(demo, 'DEMO_DATA', str(data))
+    monkeypatch.chdir(tmp_path)  # the demo writes under the working directory
     monkeypatch.setattr(demo, 'build_demo_data', build)
     monkeypatch.setattr(demo, 'train', train)
     monkeypatch.setattr(demo, 'plot_losses', lambda c, path: curves.append(c))

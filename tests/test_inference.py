@@ -1,4 +1,5 @@
 """The shared inference path: checkpoints, backends (torch, ONNX Runtime, OpenVINO), tiling, precision, checks."""
+import re
 import sys
 import warnings
 
@@ -32,11 +33,8 @@ def psnr(a, b):
 
 
 def installed(name):
-    try:
-        __import__(name)
-    except ImportError:
-        return False
-    return True
+    """Whether backend ``name`` can run here: its runtime, ONNX Runtime's CPU provider and onnx for the exporter."""
+    return backends.runtime_problem(name) is None
 
 
 def native_bf16():
@@ -48,9 +46,9 @@ RUNS = [
     pytest.param('torch', 'fp32', id='torch-fp32'),
     pytest.param('torch', 'bf16', id='torch-bf16'),
     pytest.param('onnxruntime', 'fp32', id='onnxruntime-fp32',
-                 marks=pytest.mark.skipif(not installed('onnxruntime'), reason='onnxruntime not installed')),
+                 marks=pytest.mark.skipif(not installed('onnxruntime'), reason='onnxruntime or onnx not installed')),
     pytest.param('openvino', 'fp32', id='openvino-fp32',
-                 marks=pytest.mark.skipif(not installed('openvino'), reason='openvino not installed')),
+                 marks=pytest.mark.skipif(not installed('openvino'), reason='openvino or onnx not installed')),
     pytest.param('openvino', 'bf16', id='openvino-bf16',
                  marks=pytest.mark.skipif(not native_bf16(), reason='openvino not installed or no native bf16')),
 ]
@@ -148,13 +146,73 @@ def test_auto_rule(monkeypatch):
     assert select_backend('auto', CPU, 'fp32') == 'torch'
 
 
-@pytest.mark.parametrize('name, install', [
-    ('onnxruntime', 'a dependency of sclle-basicsr that is missing from this environment: pip install onnxruntime$'),
-    ('openvino', r"which is not installed \(an optional extra\): pip install 'sclle-basicsr\[openvino\]'$"),
+class FakeOnnxRuntime:
+    """An ``onnxruntime`` module listing only the given providers (as a build without the CPU one would)."""
+    __version__ = '0.0-test'
+
+    def __init__(self, providers):
+        self.providers = providers
+
+    def get_available_providers(self):
+        return self.providers
+
+
+@pytest.fixture
+def fresh_fallback_notes(monkeypatch):
+    monkeypatch.setattr(backends, '_FALLBACKS_SAID', set())
+
+
+@pytest.mark.parametrize('hidden, fake_ort, said', [
+    # nothing installed: one line, naming both runtimes and the CPU extra
+    (('onnxruntime', 'openvino'), None, r"onnxruntime is not installed; openvino is not installed\. For faster "
+                                        r"inference: pip install 'sclle-basicsr\[cpu\]'"),
+    # a runtime without onnx (a plain install beside onnxruntime): torch's exporter could not write its graph
+    (('onnx', 'openvino'), ['CPUExecutionProvider'], r"onnxruntime needs the onnx package for torch's ONNX exporter, "
+                                                     r"which is not installed; openvino is not installed\. For faster "
+                                                     r"inference: pip install onnx$"),
+    # an ONNX Runtime build without the CPU provider
+    (('openvino', ), ['CUDAExecutionProvider'], r'onnxruntime 0\.0-test has no CPUExecutionProvider \(it lists '
+                                                r'CUDAExecutionProvider\); openvino is not installed'),
 ])
-def test_missing_runtime_says_how_to_install_it(monkeypatch, net, name, install):
-    hide(monkeypatch, name)
-    with pytest.raises(BackendUnavailable, match=f'backend "{name}" needs the {name} package, {install}'):
+def test_auto_takes_only_complete_chains_and_says_why_once(monkeypatch, caplog, fresh_fallback_notes, net, image,
+                                                          hidden, fake_ort, said):
+    hide(monkeypatch, *hidden)
+    if fake_ort is not None:
+        monkeypatch.setitem(sys.modules, 'onnxruntime', FakeOnnxRuntime(fake_ort))
+    with caplog.at_level('WARNING', logger=backends.__name__):
+        assert select_backend('auto', CPU, 'fp32') == 'torch'
+        enhancer = Enhancer(net=net, device='cpu')  # runs (torch) where the runtime's chain is incomplete
+        assert (enhancer.enhance_tensor(image) - reference(net, image)).abs().max() <= 1e-6
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1, lines  # said once per process, however many enhancers
+    assert lines[0].startswith('backend auto runs torch on the CPU (fp32): ')
+    assert re.search(said, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize('flags, said', [({'avx512_bf16'}, True), ({'avx2'}, False)])
+def test_auto_bf16_without_openvino_says_so_only_where_it_would_help(monkeypatch, caplog, fresh_fallback_notes,
+                                                                     flags, said):
+    hide(monkeypatch, 'openvino')
+    monkeypatch.setattr(backends, 'cpu_flags', lambda: flags)
+    with caplog.at_level('WARNING', logger=backends.__name__):
+        assert select_backend('auto', CPU, 'bf16') == 'torch'
+    expected = ["backend auto runs torch on the CPU (bf16): openvino is not installed. For faster inference: "
+                "pip install 'sclle-basicsr[openvino]'"]
+    assert [r.getMessage() for r in caplog.records] == (expected if said else [])
+
+
+@pytest.mark.parametrize('name, hidden, why, install', [
+    ('onnxruntime', 'onnxruntime', 'onnxruntime is not installed',
+     r"pip install 'sclle-basicsr\[cpu\]' \(or \[gpu\] for onnxruntime-gpu; never both\)"),
+    ('openvino', 'openvino', 'openvino is not installed', r"pip install 'sclle-basicsr\[openvino\]'"),
+    ('onnxruntime', 'onnx', "onnxruntime needs the onnx package for torch's ONNX exporter, which is not installed",
+     'pip install onnx'),
+])
+def test_missing_runtime_says_how_to_install_it(monkeypatch, net, name, hidden, why, install):
+    hide(monkeypatch, hidden)
+    if hidden == 'onnx':  # whether or not onnxruntime is installed here: one with its CPU provider
+        monkeypatch.setitem(sys.modules, 'onnxruntime', FakeOnnxRuntime(['CPUExecutionProvider']))
+    with pytest.raises(BackendUnavailable, match=f'^backend "{name}" cannot run here: {why}. Install: {install}$'):
         Enhancer(net=net, device='cpu', backend=name)
 
 
@@ -167,7 +225,7 @@ def test_torch_bf16_on_cpu_warns_without_native_bf16(monkeypatch, net, flags, wa
     assert [str(w.message).startswith('this CPU has no native bf16') for w in caught] == ([True] if warns else [])
 
 
-@pytest.mark.skipif(not installed('onnxruntime'), reason='onnxruntime not installed')
+@pytest.mark.skipif(not installed('onnxruntime'), reason='onnxruntime or onnx not installed')
 def test_runtime_built_once_and_rebuilt_when_weights_change(image):
     model = DCENet().eval()
     first = backend_for(model, 'onnxruntime', CPU, 'fp32')

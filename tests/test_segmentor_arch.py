@@ -46,6 +46,14 @@ def test_checkpoint_required_unless_random_allowed():
         FrozenDeepLabV3Plus(config='/nonexistent/config.py', allow_random_init=True)
 
 
+def test_missing_mmcv_is_one_clear_error(monkeypatch):
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'mmcv' else find_spec(name, *a))
+    with pytest.raises(ModuleNotFoundError, match=r"needs mmcv.*pip install 'sclle-basicsr\[mmcv-lite\]'; never both"):
+        tiny(allow_random_init=True)
+
+
 def test_default_config_is_cityscapes_r50_and_built_clean():
     path = default_config_path()
     assert osp.isfile(path) and 'deeplabv3plus_r50-d8' in path and 'cityscapes-512x1024' in path

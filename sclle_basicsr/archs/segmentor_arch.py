@@ -1,5 +1,6 @@
 """Frozen DeepLabv3+ built through mmsegmentation: the semantic module of SCL-LLE (L_sc's cross-entropy)."""
 import copy
+import importlib.util
 import os.path as osp
 import warnings
 
@@ -144,6 +145,10 @@ class FrozenDeepLabV3Plus(nn.Module):
             raise ValueError('FrozenDeepLabV3Plus: option checkpoint is required (a path or URL of an mmseg '
                              'checkpoint, e.g. ' + CITYSCAPES_CHECKPOINT_URL + '); random weights need the '
                              'explicit option allow_random_init: true')
+        if importlib.util.find_spec('mmcv') is None:  # mmsegmentation imports mmcv without declaring it
+            raise ModuleNotFoundError("FrozenDeepLabV3Plus needs mmcv, which mmsegmentation imports and this package "
+                                      "leaves to you (full mmcv < 2.2.0, or its pure-Python part: pip install "
+                                      "'sclle-basicsr[mmcv-lite]'; never both)", name='mmcv')
         install_mmcv_ext_standin()  # mmseg's models import mmcv.ops, whose compiled part mmcv-lite lacks
         from mmengine.config import Config
         from mmseg.registry import MODELS

@@ -12,10 +12,16 @@ runtime's threads need (measured: 0.84x the runtime called directly, at 4 MP in 
 
 ``auto`` picks, from ``scripts/benchmark_inference.py``: CUDA -> torch; CPU fp32 -> onnxruntime, else openvino, else
 torch; CPU bf16 -> openvino when the CPU has native bf16 (OpenVINO lists ``BF16`` in its capabilities), else torch.
+It takes a runtime only when its whole chain is there: the runtime package (ONNX Runtime with its CPU provider in
+``get_available_providers()``, which ``onnxruntime-gpu`` has too) and ``onnx``, which torch's ONNX exporter needs to
+write the graph.  The runtimes are extras (``[cpu]``, ``[gpu]``, ``[openvino]``); when none fits, ``auto`` runs torch
+and logs one line saying why and what to install.  On CUDA it runs torch even beside ``onnxruntime-gpu``: its CUDA
+provider is not used by this package.
 """
 import contextlib
 import functools
 import importlib
+import logging
 import platform
 import warnings
 import weakref
@@ -25,9 +31,9 @@ import torch
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 BACKENDS = ('auto', 'torch', 'onnxruntime', 'openvino')
-RUNTIME_INSTALL = {  # backend -> why its runtime may be missing and the command that installs it
-    'onnxruntime': 'a dependency of sclle-basicsr that is missing from this environment: pip install onnxruntime',
-    'openvino': "which is not installed (an optional extra): pip install 'sclle-basicsr[openvino]'",
+RUNTIME_INSTALL = {  # backend -> the command that installs its runtime with what it needs
+    'onnxruntime': "pip install 'sclle-basicsr[cpu]' (or [gpu] for onnxruntime-gpu; never both)",
+    'openvino': "pip install 'sclle-basicsr[openvino]'",
 }
 _AUTO_CPU_ORDER = {'fp32': ('onnxruntime', 'openvino'), 'bf16': ('openvino', )}
 _TORCH_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -103,15 +109,58 @@ def import_runtime(name):
     try:
         return importlib.import_module(name)
     except ImportError as err:
-        raise BackendUnavailable(f'backend "{name}" needs the {name} package, {RUNTIME_INSTALL[name]}') from err
+        raise BackendUnavailable(f'backend "{name}" needs the {name} package, which is not installed: '
+                                 f'{RUNTIME_INSTALL[name]}') from err
 
 
-def _installed(name):
+def runtime_problem(name):
+    """Why backend ``name`` cannot run on the CPU here, and the command that fixes it; ``None`` when it can.
+
+    Its chain: the runtime package; for ONNX Runtime its CPU provider (``onnxruntime-gpu`` has one too); and the
+    ``onnx`` package, without which torch's ONNX exporter cannot write the graph both runtimes read.
+    """
     try:
-        import_runtime(name)
-    except BackendUnavailable:
-        return False
-    return True
+        module = importlib.import_module(name)
+    except ImportError:
+        return f'{name} is not installed', RUNTIME_INSTALL[name]
+    if name == 'onnxruntime':
+        providers = module.get_available_providers()
+        if 'CPUExecutionProvider' not in providers:
+            return (f'onnxruntime {module.__version__} has no CPUExecutionProvider (it lists {", ".join(providers)})',
+                    RUNTIME_INSTALL[name])
+    try:
+        importlib.import_module('onnx')
+    except ImportError:
+        return f'{name} needs the onnx package for torch\'s ONNX exporter, which is not installed', 'pip install onnx'
+    return None
+
+
+_log = logging.getLogger(__name__)
+_FALLBACKS_SAID = set()
+
+
+def _say_fallback(precision, problems):
+    """One log line, once per process and cause: ``auto`` runs torch on the CPU, why, and what would be faster."""
+    line = (f'backend auto runs torch on the CPU ({precision}): ' + '; '.join(p for _, (p, _) in problems) +
+            f'. For faster inference: {problems[0][1][1]}')
+    if line not in _FALLBACKS_SAID:
+        _FALLBACKS_SAID.add(line)
+        _log.warning(line)
+
+
+def _auto_cpu(precision):
+    """The first runtime of :data:`_AUTO_CPU_ORDER` whose chain is complete; torch (said once) when none is."""
+    problems = []
+    for name in _AUTO_CPU_ORDER.get(precision, ()):
+        problem = runtime_problem(name)
+        if problem is None:
+            if precision != 'bf16' or openvino_native_bf16():
+                return name
+        else:
+            problems.append((name, problem))
+    if problems and (precision != 'bf16' or native_bf16()):  # without native bf16 no runtime would be faster
+        _say_fallback(precision, problems)
+    return 'torch'
 
 
 @functools.lru_cache(maxsize=None)
@@ -131,19 +180,16 @@ def select_backend(backend, device, precision):
         raise ValueError('precision "fp16" needs a CUDA device (CPU convolutions in fp16 are not supported); '
                          'use "bf16" or "fp32" on CPU')
     if backend == 'auto':
-        if device.type != 'cpu':
-            return 'torch'
-        for name in _AUTO_CPU_ORDER.get(precision, ()):
-            if _installed(name) and (precision != 'bf16' or openvino_native_bf16()):
-                return name
-        return 'torch'
+        return 'torch' if device.type != 'cpu' else _auto_cpu(precision)
     if backend != 'torch' and device.type != 'cpu':
         raise ValueError(f'backend "{backend}" runs on the CPU only; use backend "torch" on {device}')
     if backend == 'onnxruntime' and precision != 'fp32':
         raise ValueError(f'backend "onnxruntime" runs fp32 only (its CPU provider has no {precision} convolutions); '
                          'use backend "openvino" or "torch" for bf16')
     if backend != 'torch':
-        import_runtime(backend)
+        problem = runtime_problem(backend)
+        if problem is not None:
+            raise BackendUnavailable(f'backend "{backend}" cannot run here: {problem[0]}. Install: {problem[1]}')
     return backend
 
 
