@@ -29,6 +29,8 @@ import weakref
 import numpy as np
 import torch
 
+from sclle_basicsr.inference.signal_stack import keep_signal_stack
+
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 BACKENDS = ('auto', 'torch', 'onnxruntime', 'openvino')
 RUNTIME_INSTALL = {  # backend -> the command that installs its runtime with what it needs
@@ -292,7 +294,7 @@ class OpenVINOBackend:
         core = ov.Core()
         config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY',
                   'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[precision]}
-        with flush_denormals():
+        with flush_denormals(), keep_signal_stack():  # see signal_stack.py: a released model could leave it dangling
             self.request = core.compile_model(core.read_model(onnx_model), 'CPU', config).create_infer_request()
 
     takes_numpy = True
