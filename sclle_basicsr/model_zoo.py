@@ -25,8 +25,8 @@ from sclle_basicsr.ablation_study import sha256_of
 from sclle_basicsr.assets import asset_path
 from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.inference import read_dcenet_state_dict
-from sclle_basicsr.inference.checkpoints import CheckpointError
 from sclle_basicsr.package_files import ZOO_DIR
+from sclle_basicsr.utils.checkpoints import CheckpointError
 
 INDEX, README = 'index.json', 'README.md'
 TOLERANCE = 0.005  # NIQE is logged with 4 decimals; other CPUs round convolutions differently

@@ -152,7 +152,7 @@ def test_export_errors(tmp_path, capsys):
 def test_onnx_bytes_in_memory_serve_every_shape(model, tmp_path, monkeypatch):
     """The graph the runtime backends use: built in memory (no file written), one session for every shape."""
     ort = pytest.importorskip('onnxruntime')
-    from sclle_basicsr.export import onnx_bytes
+    from sclle_basicsr.inference.onnx_graph import onnx_bytes
     net, _ = model
     monkeypatch.chdir(tmp_path)
     graph = onnx_bytes(net)

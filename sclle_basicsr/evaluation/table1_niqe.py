@@ -33,6 +33,7 @@ from sclle_basicsr.evaluation.common import EvaluationError, write_table
 from sclle_basicsr.evaluation.methods import NetworkConfig
 from sclle_basicsr.image_files import list_images, walk_files
 from sclle_basicsr.inference import read_dcenet_state_dict
+from sclle_basicsr.inference.tiling import TILE_PAD
 from sclle_basicsr.unscorable import mean_or_nan, score_or_none, size_problem
 
 LLE_SETS = ('DICM', 'LIME', 'MEF', 'NPE', 'VV')
@@ -40,9 +41,9 @@ NIQE_METRIC = {'type': 'calculate_niqe', 'crop_border': 0, 'input_order': 'HWC',
 LOE_METRIC = {'type': 'calculate_loe', 'better': 'lower'}
 TABLE1_METRICS = ('niqe', 'unique', 'loe')  # in the table's order
 LABELS = {'niqe': 'NIQE', 'unique': 'UNIQUE', 'loe': 'LOE'}
-# DCE-Net in 512-pixel tiles with 8 pixels of overlap: the same output as the whole image (receptive radius 7), with
+# DCE-Net in 512-pixel tiles with the default overlap: the same output as the whole image, with
 # memory bounded by the tile: whole, a 4 MP VV image took the runner process to 7.5 GB resident.
-DCENET_TILING = {'tile': 512, 'tile_pad': 8}
+DCENET_TILING = {'tile': 512, 'tile_pad': TILE_PAD}
 
 
 def prepare_set_folders(dataroot, sets, out, max_images=None):

@@ -29,8 +29,8 @@ from sclle_basicsr.evaluation.methods import (
 )
 from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference import CheckpointError
-from sclle_basicsr.inference.checkpoints import read_features_state_dict
 from sclle_basicsr.unscorable import mean_or_nan, score_or_none
+from sclle_basicsr.utils.checkpoints import read_features_state_dict
 
 
 def match_pairs(root):
