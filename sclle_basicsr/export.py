@@ -11,9 +11,9 @@ import sys
 import torch
 
 from sclle_basicsr import _compat  # noqa: F401
-from sclle_basicsr.atomic_files import atomic_open, describe_os_error
 from sclle_basicsr.inference import CheckpointError, load_enhancer
 from sclle_basicsr.inference.onnx_graph import ImageOnly, onnx_bytes
+from sclle_basicsr.utils.atomic_files import atomic_open, describe_os_error
 
 FORMATS = ('onnx', 'torchscript')
 

@@ -23,9 +23,9 @@ The targets (the default fp32 path >= 0.95x the fastest fp32 peer; the best redu
 import argparse
 import json
 
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.benchmarks.inference_paths import CONFIGS
 from sclle_basicsr.benchmarks.inference_race import run_race, table, target_lines
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def config_list(text):

@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.benchmarks.gpu_check import markdown, run_gpu_check
+from sclle_basicsr.utils.assets import REPO_ROOT
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def write_report(report, out_dir):

@@ -121,7 +121,7 @@ def test_a_read_only_folder_or_a_full_disk_is_one_line_and_writes_nothing(model,
     import errno
     import os
 
-    from sclle_basicsr import atomic_files
+    from sclle_basicsr.utils import atomic_files
     _, path = model
     out = tmp_path / 'sub' / 'sclle.onnx'
     if fault == 'read-only':

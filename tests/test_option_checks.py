@@ -9,14 +9,14 @@ import pytest
 import yaml
 from basicsr.utils.options import ordered_yaml
 
-from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.option_checks import (
+from sclle_basicsr.runner.option_checks import (
     BASICSR_DATASET_OPTIONS,
     DATASET_OPTIONS,
     MODEL_SECTIONS,
     OptionsError,
     check_options,
 )
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 OPTION_FILES = sorted(glob.glob(osp.join(REPO_ROOT, 'options', '*', '*.yml')))
 

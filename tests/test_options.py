@@ -1,5 +1,5 @@
 """The shipped option files: they parse, lower-is-better metrics say so, each ablation file is the recipe with the
-ablation's change (sclle_basicsr/ablations.py), and each configured loss set starts training (one SCLLosses step;
+ablation's change (sclle_basicsr/study/ablations.py), and each configured loss set starts training (one SCLLosses step;
 VGG and segmentor swapped for tiny random ones)."""
 import copy
 import glob
@@ -12,11 +12,11 @@ from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import METRIC_REGISTRY
 from test_train_pipeline import TINY_SEGMENTOR
 
-from sclle_basicsr.ablations import ABLATIONS, ablated
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.metrics import LOWER_IS_BETTER, missing_better_lower
+from sclle_basicsr.study.ablations import ABLATIONS, ablated
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 RECIPE = 'options/train/train_SCLLLE_cityscapes_sice.yml'
 CHANGED_KEYS = {  # ablation -> the (section, key) pairs it changes in a recipe

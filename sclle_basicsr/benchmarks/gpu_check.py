@@ -14,7 +14,6 @@ import torch
 from basicsr.models import build_model
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.benchmarks.inference_paths import load_model
 from sclle_basicsr.benchmarks.machine import describe_machine
 from sclle_basicsr.benchmarks.memory import PeakRSS
@@ -28,6 +27,7 @@ from sclle_basicsr.inference.memory_budget import (
     default_budget,
 )
 from sclle_basicsr.inference.tiling import TILE_PAD
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 # (training crop, batch, timed steps, warm-up steps), (inference height, width, tiles, repeats)

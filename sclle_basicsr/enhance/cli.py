@@ -6,15 +6,15 @@ import os.path as osp
 import sys
 import time
 
-from sclle_basicsr.assets import ENV_VAR, asset_path
-from sclle_basicsr.atomic_files import remove_stale_temporaries
 from sclle_basicsr.enhance.batch import enhance_all
 from sclle_basicsr.enhance.paths import collect_inputs, output_path_for
 from sclle_basicsr.enhance.signals import Interrupted, stop_on_signals
-from sclle_basicsr.image_files import is_image_file
 from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer
 from sclle_basicsr.inference.memory_budget import MemoryBudgetError, parse_memory_size
 from sclle_basicsr.inference.tiling import MIN_TILE, TILE_PAD, smallest_useful_tile
+from sclle_basicsr.utils.assets import ENV_VAR, asset_path
+from sclle_basicsr.utils.atomic_files import remove_stale_temporaries
+from sclle_basicsr.utils.image_files import is_image_file
 
 
 def default_model_hint():

@@ -18,9 +18,9 @@ from typing import Optional
 
 import yaml
 
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.evaluation.common import EvaluationError
 from sclle_basicsr.inference import CheckpointError, read_dcenet_state_dict, unwrap_state_dict
+from sclle_basicsr.utils.assets import REPO_ROOT
 from sclle_basicsr.utils.checkpoints import read_checkpoint
 
 IDENTITY = 'identity'

@@ -17,7 +17,7 @@ import difflib
 import inspect
 import re
 
-from sclle_basicsr.run_errors import RunError
+from sclle_basicsr.utils.run_errors import RunError
 
 INT, NUMBER, BOOL, STR, LIST, DICT, NULL = 'an integer', 'a number', 'true or false', 'a string', 'a list', \
     'a mapping', '~'

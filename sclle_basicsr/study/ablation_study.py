@@ -25,13 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 from sclle_basicsr import evaluation as ev
-from sclle_basicsr.ablations import ABLATIONS, ablated
-from sclle_basicsr.assets import ENV_VAR, asset_path
-from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.basicsr_runner import run_pipeline
-from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference.backends import native_bf16
-from sclle_basicsr.package_files import option_file
+from sclle_basicsr.runner.basicsr_runner import run_pipeline
+from sclle_basicsr.study.ablations import ABLATIONS, ablated
+from sclle_basicsr.utils.assets import ENV_VAR, asset_path
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.image_files import list_images
+from sclle_basicsr.utils.package_files import option_file
 
 BASE_OPTIONS = option_file('train/train_SCLLLE_assets_cpu.yml')
 FULL = 'full_wo_Lsc'  # the recipe itself: no L_sc on CPU (no Cityscapes segmentor offline)
@@ -277,7 +277,7 @@ def write_table3(study_dir, scores, sets, budget):
 
 
 def write_compare_sheet(path, images, methods, height=240):
-    from sclle_basicsr.contact_sheet import enhancer_sheet, write_sheet
+    from sclle_basicsr.study.contact_sheet import enhancer_sheet, write_sheet
     write_sheet(path, enhancer_sheet(images, methods, height))
     return path
 
