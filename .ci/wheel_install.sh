@@ -47,7 +47,7 @@ step "enhance a photo on the CPU (plain install: backend auto runs torch and say
 "$PY" -c "
 import numpy as np; from PIL import Image
 Image.fromarray((np.random.default_rng(0).random((96, 128, 3)) * 60).astype(np.uint8)).save('dark.png')"
-ZOO=$("$PY" -c 'from sclle_basicsr.package_files import ZOO_DIR; print(ZOO_DIR)')
+ZOO=$("$PY" -c 'from sclle_basicsr.utils.package_files import ZOO_DIR; print(ZOO_DIR)')
 "$VENV/bin/sclle-enhance" -i dark.png -o enhanced --model_path "$ZOO/sclle_best_recipe_cosine_ema99_1k.pth" \
     --device cpu --quiet 2> enhance.err
 cat enhance.err
@@ -71,9 +71,9 @@ diff "$WORK/venv-before.txt" <(snapshot)
 step "with mmcv-lite: train the demo, copy the option files out, test the demo's network"
 "$PY" -m pip install -q "$WHEEL[mmcv-lite]"
 snapshot > "$WORK/venv-before.txt"
-"$PY" -m sclle_basicsr.demo --total_iter 10 > demo.log 2>&1 || { tail -40 demo.log; exit 1; }
+"$PY" -m sclle_basicsr.study.demo --total_iter 10 > demo.log 2>&1 || { tail -40 demo.log; exit 1; }
 tail -5 demo.log
-"$PY" -m sclle_basicsr.package_files copy-options
+"$PY" -m sclle_basicsr.utils.package_files copy-options
 "$PY" -m sclle_basicsr.test -opt options/test/test_SCLLLE_demo.yml > test.log 2>&1 || { tail -40 test.log; exit 1; }
 grep -A1 'Validation demo_val' test.log
 test -s experiments/SCLLLE_demo/models/net_g_latest.pth

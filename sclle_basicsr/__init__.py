@@ -7,6 +7,6 @@ else in BasicSR (``_compat`` only makes ``import basicsr`` work).  The fixes to 
 # flake8: noqa
 from sclle_basicsr import _compat  # isort: skip
 from sclle_basicsr import archs, data, losses, metrics, models
-from sclle_basicsr.basicsr_runner import prepare_basicsr_runner
+from sclle_basicsr.runner.basicsr_runner import prepare_basicsr_runner
 from sclle_basicsr.inference import Enhancer
 from sclle_basicsr.version import __version__

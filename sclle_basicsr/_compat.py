@@ -9,7 +9,7 @@ whoever builds an mmseg model (:class:`~sclle_basicsr.archs.segmentor_arch.Froze
   compiled op, so a stand-in (:func:`install_mmcv_ext_standin`) lets mmseg import, and any compiled op raises
   when *called*.  It is installed only when the real extension is absent or cannot be imported.
 
-The fixes to BasicSR's training and test runners are in :mod:`sclle_basicsr.basicsr_runner`.
+The fixes to BasicSR's training and test runners are in :mod:`sclle_basicsr.runner.basicsr_runner`.
 """
 import importlib
 import importlib.util

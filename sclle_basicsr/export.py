@@ -4,47 +4,18 @@ The exported graph is DCENet's own forward (input ``(N, 3, H, W)`` float32 in [0
 same shape); subnormal weights are flushed at load, as in PyTorch.
 """
 import argparse
-import io
 import os
 import os.path as osp
 import sys
-import warnings
 
 import torch
 
 from sclle_basicsr import _compat  # noqa: F401
-from sclle_basicsr.atomic_files import atomic_open, describe_os_error
 from sclle_basicsr.inference import CheckpointError, load_enhancer
+from sclle_basicsr.inference.onnx_graph import ImageOnly, onnx_bytes
+from sclle_basicsr.utils.atomic_files import atomic_open, describe_os_error
 
 FORMATS = ('onnx', 'torchscript')
-
-
-class _Exported(torch.nn.Module):
-    """DCENet forward returning the enhanced image only (one output, no keyword arguments)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x)
-
-
-def onnx_bytes(net, opset=17):
-    """The ONNX graph of ``net`` (a DCENet or wrapper) as bytes, in memory: dynamic batch, height and width.
-
-    The ONNX Runtime and OpenVINO backends build their sessions from these bytes; ``sclle-export`` writes them.
-    """
-    net = getattr(net, 'module', net)
-    module = _Exported(net).train(net.training)  # exported in eval mode, then the wrapper's (= the net's) mode is back
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():  # the TorchScript-based exporter's deprecation notice
-        warnings.simplefilter('ignore')
-        torch.onnx.export(module, (torch.rand(1, 3, 64, 64), ), buffer, input_names=['input'],
-                          output_names=['enhanced'], opset_version=opset, dynamo=False, do_constant_folding=True,
-                          dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'},
-                                        'enhanced': {0: 'batch', 2: 'height', 3: 'width'}})
-    return buffer.getvalue()
 
 
 class ExportTargetError(ValueError):
@@ -85,7 +56,7 @@ def _write(net, fmt, f, opset):
         f.write(onnx_bytes(net, opset))
     else:
         with torch.no_grad():  # no data-dependent control flow: tracing is exact
-            torch.jit.save(torch.jit.trace(_Exported(net), torch.rand(1, 3, 64, 64), check_trace=False), f)
+            torch.jit.save(torch.jit.trace(ImageOnly(net), torch.rand(1, 3, 64, 64), check_trace=False), f)
 
 
 def main(argv=None):

@@ -1,6 +1,6 @@
 """Race the project's inference backends against the runtimes they wrap, side by side in one run.
 
-Configurations, at about 0.5, 1, 4 and 12 megapixels (4:3 images; above --tile-above MP every one runs tiled, pad 8:
+Configurations, at about 0.5, 1, 4 and 12 megapixels (4:3 images; above --tile_above MP every one runs tiled, pad 8:
 untiled, one runtime holds about 1 GB (OpenVINO fp32) to 1.4 GB (ONNX Runtime) per megapixel, and the race holds six):
 
   eager          the released code's path: DCENet's forward in eager PyTorch, fp32, NCHW
@@ -18,14 +18,14 @@ The targets (the default fp32 path >= 0.95x the fastest fp32 peer; the best redu
 0.95x OpenVINO bf16; 12 MP tiled under 1.5 GB) are checked at the end. Prints a table, then the JSON (--json).
 
   .venv/bin/python scripts/benchmark_inference.py                           # everything (about 12 minutes)
-  .venv/bin/python scripts/benchmark_inference.py --sizes 0.5,1 --no-rss    # quick look
+  .venv/bin/python scripts/benchmark_inference.py --sizes 0.5,1 --no_rss    # quick look
 """
 import argparse
 import json
 
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.benchmarks.inference_paths import CONFIGS
 from sclle_basicsr.benchmarks.inference_race import run_race, table, target_lines
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def config_list(text):
@@ -42,12 +42,12 @@ def main(argv=None):
     p.add_argument('--sizes', default='0.5,1,4,12', help='megapixels (4:3 images)')
     p.add_argument('--configs', type=config_list, default=','.join(CONFIGS), help='subset of: ' + ', '.join(CONFIGS))
     p.add_argument('--repeats', type=int, default=3, help='timed runs per configuration up to 1 MP')
-    p.add_argument('--large-repeats', type=int, default=2, help='timed runs per configuration above 1 MP')
-    p.add_argument('--tile', type=int, default=384, help='tile used above --tile-above MP (all configurations)')
-    p.add_argument('--tile-above', type=float, default=1.0, help='tile images larger than this many MP')
+    p.add_argument('--large_repeats', type=int, default=2, help='timed runs per configuration above 1 MP')
+    p.add_argument('--tile', type=int, default=384, help='tile used above --tile_above MP (all configurations)')
+    p.add_argument('--tile_above', type=float, default=1.0, help='tile images larger than this many MP')
     p.add_argument('--threads', type=int, default=2, help='threads for every backend and peer')
-    p.add_argument('--matmul-size', type=int, default=4096)
-    p.add_argument('--no-rss', action='store_true', help='skip the peak-RSS subprocesses')
+    p.add_argument('--matmul_size', type=int, default=4096)
+    p.add_argument('--no_rss', action='store_true', help='skip the peak-RSS subprocesses')
     p.add_argument('--model_path', default=None, help='default: the released SCL-LLE weights, else random')
     p.add_argument('--json', default=None, help='also write the JSON here')
     args = p.parse_args(argv)

@@ -8,9 +8,9 @@ pass), tiled at 12 MP (what tiling does not remove).  Prints the table, then the
 import argparse
 import json
 
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.benchmarks.machine import describe_machine
 from sclle_basicsr.benchmarks.memory_per_pixel import MEMORY_CONFIGS, measure_memory_per_pixel
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def main(argv=None):

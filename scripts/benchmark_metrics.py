@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import torch
 
-from sclle_basicsr.assets import asset_path
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.benchmarks.machine import describe_machine
-from sclle_basicsr.image_files import list_images
+from sclle_basicsr.utils.assets import asset_path
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.image_files import list_images
 
 
 def best_of(fn, repeats):

@@ -28,8 +28,8 @@ import json
 
 import torch
 
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.benchmarks.training_step import AMP, run_training_benchmark, table
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""Each loss term against the output's brightness, on the study's data (see sclle_basicsr/brightness_sweep.py).
+"""Each loss term against the output's brightness, on the study's data (see sclle_basicsr/study/brightness_sweep.py).
 
     python scripts/brightness_sweep.py --weights released=../shared/assets/weights/sclle_official.pth \
         wo_over_neg=model_zoo/sclle_ablation_wo_over_neg_1k.pth [--count 8 --size 192 --out experiments/sweep]
@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 
-from sclle_basicsr import brightness_sweep as bs
-from sclle_basicsr.ablation_study import VGG_WEIGHTS, StudyError, prepare_data
-from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
+from sclle_basicsr.study import brightness_sweep as bs
+from sclle_basicsr.study.ablation_study import VGG_WEIGHTS, StudyError, prepare_data
+from sclle_basicsr.utils.assets import ENV_VAR, REPO_ROOT, asset_path
 
 
 def main(argv=None):

@@ -15,7 +15,7 @@ import os.path as osp
 import sys
 
 from sclle_basicsr import evaluation as ev
-from sclle_basicsr.contact_sheet import enhancer_sheet, write_sheet
+from sclle_basicsr.study.contact_sheet import enhancer_sheet, write_sheet
 
 
 def main(argv=None):

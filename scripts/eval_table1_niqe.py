@@ -24,7 +24,7 @@ import sys
 
 import sclle_basicsr  # noqa: F401  (registers the archs, datasets, losses, metrics and models)
 from sclle_basicsr import evaluation as ev
-from sclle_basicsr.assets import asset_path
+from sclle_basicsr.utils.assets import asset_path
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@ peak memory and bytes per pixel, and writes ``gpu_check.json`` and ``gpu_check.m
 ``--out`` (default: results/gpu_check_<time>/).  A few minutes on a recent GPU.
 
 Without CUDA it says so, then runs the same code on the CPU at a tiny size (the dry run: the script checks itself,
-nothing is measured), writes and reads back its report, and exits 0.  ``--dry-run`` forces that on a GPU machine.
+nothing is measured), writes and reads back its report, and exits 0.  ``--dry_run`` forces that on a GPU machine.
 """
 import argparse
 import json
@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.benchmarks.gpu_check import markdown, run_gpu_check
+from sclle_basicsr.utils.assets import REPO_ROOT
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def write_report(report, out_dir):
@@ -36,7 +36,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--out', default=None, help='report folder (default: results/gpu_check_<time>; a dry run '
                                                 'without --out writes into a temporary folder it removes)')
-    p.add_argument('--dry-run', action='store_true', help='check the script on the CPU at a tiny size')
+    p.add_argument('--dry_run', action='store_true', help='check the script on the CPU at a tiny size')
     p.add_argument('--model_path', default=None, help='DCE-Net weights for inference (default: the released '
                                                       'SCL-LLE weights of the shared assets, else random)')
     args = p.parse_args(argv)

@@ -10,7 +10,7 @@ import argparse
 import os.path as osp
 import sys
 
-from sclle_basicsr.training_log import plot_losses, plot_validation, read_run_losses, read_run_validation
+from sclle_basicsr.runner.training_log import plot_losses, plot_validation, read_run_losses, read_run_validation
 
 
 def main(argv=None):

@@ -13,9 +13,9 @@ import os
 import sys
 
 import sclle_basicsr  # noqa: F401  (compat fixes, registration)
-from sclle_basicsr import ablation_study as study
 from sclle_basicsr import evaluation as ev
-from sclle_basicsr.assets import REPO_ROOT
+from sclle_basicsr.study import ablation_study as study
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 
 def main(argv=None):

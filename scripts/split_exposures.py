@@ -29,7 +29,7 @@ def main(argv=None):
     parser.add_argument('--over', type=float, default=DEFAULT_OVER_MIN, help='over-exposed: mean > OVER')
     parser.add_argument('--copy', action='store_true', help='copy files instead of making symbolic links')
     parser.add_argument('--recursive', action='store_true', help='also walk sub-folders of INPUT')
-    parser.add_argument('--dry-run', action='store_true', help='only classify and print the counts')
+    parser.add_argument('--dry_run', action='store_true', help='only classify and print the counts')
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')

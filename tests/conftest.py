@@ -4,7 +4,7 @@ import os.path as osp
 import pytest
 
 import sclle_basicsr  # noqa: F401  (compat fixes and registration before any test imports basicsr)
-from sclle_basicsr.assets import ENV_VAR, REPO_ROOT, asset_path
+from sclle_basicsr.utils.assets import ENV_VAR, REPO_ROOT, asset_path
 
 # The Cityscapes DeepLabv3+ config shrunk to a few thousand parameters (ResNet-18 layout, 8 base channels):
 # fast on CPU, random or test-saved weights, real mmseg code path.

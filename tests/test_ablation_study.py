@@ -11,21 +11,14 @@ import pytest
 import torch
 import yaml
 from conftest import load_script
-from test_options import differences
+from test_options import CHANGED_KEYS, differences
 
-from sclle_basicsr import ablation_study as study
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import ENV_VAR
 from sclle_basicsr.inference import backends
+from sclle_basicsr.study import ablation_study as study
+from sclle_basicsr.utils.assets import ENV_VAR
 
-RUN_CHANGES = {  # run -> the (section, key) pairs that may differ from the options all runs share
-    'full_wo_Lsc': set(),
-    'wo_Lc': {('train', 'contrastive_opt')},
-    'wo_Lfr': {('train', 'retention_opt')},
-    'wo_neg': {('datasets.train', 'dataroot_neg'), ('train', 'contrastive_opt')},
-    'wo_over_neg': {('datasets.train', 'dataroot_neg')},
-    'wo_under_neg': {('datasets.train', 'dataroot_neg')},
-}
+RUN_CHANGES = {'full_wo_Lsc': set(), **{k: v for k, v in CHANGED_KEYS.items() if k != 'wo_Lsc'}}
 FOLDERS = {k: f'/data/{k}' for k in ('lq', 'positive', 'under', 'over')}
 
 
@@ -146,7 +139,7 @@ def test_tiny_study_end_to_end_then_resumed_without_work(fake_assets, tmp_path, 
 
 
 def test_unreadable_sheet_image_is_named(fake_assets):
-    from sclle_basicsr.contact_sheet import enhancer_sheet
+    from sclle_basicsr.study.contact_sheet import enhancer_sheet
     weights = str(fake_assets / 'weights' / 'sclle_official.pth')
     sheet = enhancer_sheet([str(fake_assets / 'lle_testsets' / 'DICM' / '0.png')], [('a', weights)], height=60)
     assert sheet.shape == (60, 120, 3)

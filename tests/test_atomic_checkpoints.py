@@ -8,9 +8,9 @@ import pytest
 import torch
 from basicsr.models.base_model import BaseModel
 
-from sclle_basicsr.atomic_files import is_temporary
 from sclle_basicsr.models import atomic_checkpoints
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin, CheckpointSaveError
+from sclle_basicsr.utils.atomic_files import is_temporary
 
 
 class TinyModel(AtomicCheckpointsMixin, BaseModel):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sclle_basicsr.atomic_files import atomic_open, is_temporary, remove_stale_temporaries, write_atomic
+from sclle_basicsr.utils.atomic_files import atomic_open, is_temporary, remove_stale_temporaries, write_atomic
 
 
 def dead_pid():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from basicsr.data.data_sampler import EnlargedSampler
 
-from sclle_basicsr.basicsr_runner import (
+from sclle_basicsr.runner.basicsr_runner import (
     ResumableEnlargedSampler,
     ResumeMismatchError,
     UnreadableStateError,

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from sclle_basicsr.assets import asset_path
+from sclle_basicsr.utils.assets import asset_path
 
 SOURCE = os.environ.get('BASICSR_SOURCE') or asset_path('basicsr_1.4.2')
 HERE = osp.dirname(osp.abspath(__file__))

@@ -10,8 +10,8 @@ from sclle_basicsr.benchmarks.inference_race import measure_rss, run_race
 
 def test_tiny_race_reports_every_available_configuration(tmp_path, capsys):
     main = load_script('benchmark_inference').main
-    report = main(['--sizes', '0.01,0.02', '--tile-above', '0.015', '--tile', '64', '--repeats', '1',
-                   '--large-repeats', '1', '--matmul-size', '256', '--no-rss', '--json', str(tmp_path / 'r.json')])
+    report = main(['--sizes', '0.01,0.02', '--tile_above', '0.015', '--tile', '64', '--repeats', '1',
+                   '--large_repeats', '1', '--matmul_size', '256', '--no_rss', '--json', str(tmp_path / 'r.json')])
     ran = {r['config'] for r in report['results']}
     assert ran | set(report['machine']['skipped']) == set(CONFIGS)
     assert {'eager', 'torch-fp32'} <= ran

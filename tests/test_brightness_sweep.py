@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from sclle_basicsr import brightness_sweep as bs
 from sclle_basicsr.archs.vgg_arch import FrozenVGG16Features
+from sclle_basicsr.study import brightness_sweep as bs
 
 
 def flat(value, n=2, size=24, seed=0):

@@ -125,10 +125,12 @@ def test_prepare_basicsr_runner_installs_the_runner_fixes():
     proc = run_python('import sclle_basicsr; sclle_basicsr.prepare_basicsr_runner(); '
                       'sclle_basicsr.prepare_basicsr_runner(); ' + OWN_OBJECTS)
     assert proc.returncode == 0, proc.stderr
+    runner = 'sclle_basicsr.runner.'
     assert proc.stdout.split() == [
-        'sclle_basicsr.basicsr_runner:load_resume_state', 'sclle_basicsr.basicsr_runner:ResumableEnlargedSampler',
+        runner + 'basicsr_runner:load_resume_state', runner + 'basicsr_runner:ResumableEnlargedSampler',
         'basicsr.data.data_sampler:EnlargedSampler.__iter__', 'basicsr.data.data_sampler:EnlargedSampler.set_epoch',
-        'basicsr.utils.dist_util:_init_dist_pytorch', 'sclle_basicsr.basicsr_runner:init_dist', 'no-mmcv-ext',
-        'sclle_basicsr.run_guards:parse_training_options', 'sclle_basicsr.run_guards:build_training_model',
-        'sclle_basicsr.prefetchers:ClosingCPUPrefetcher', 'sclle_basicsr.prefetchers:StoppableCUDAPrefetcher',
-        'sclle_basicsr.run_guards:parse_test_options', 'sclle_basicsr.run_errors:install_one_line_errors.<locals>.hook']
+        'basicsr.utils.dist_util:_init_dist_pytorch', runner + 'basicsr_runner:init_dist', 'no-mmcv-ext',
+        runner + 'run_guards:parse_training_options', runner + 'run_guards:build_training_model',
+        runner + 'prefetchers:ClosingCPUPrefetcher', runner + 'prefetchers:StoppableCUDAPrefetcher',
+        runner + 'run_guards:parse_test_options',
+        'sclle_basicsr.utils.run_errors:install_one_line_errors.<locals>.hook']

@@ -13,7 +13,7 @@ from sclle_basicsr.inference import enhance_tensor
 from sclle_basicsr.inference.backends import cuda_bf16_support
 from sclle_basicsr.inference.memory_budget import BYTES_PER_PIXEL, IO_BYTES_PER_PIXEL
 from sclle_basicsr.losses.scl_losses import SCLLosses
-from sclle_basicsr.prefetchers import StoppableCUDAPrefetcher
+from sclle_basicsr.runner.prefetchers import StoppableCUDAPrefetcher
 
 pytestmark = pytest.mark.cuda
 CUDA = torch.device('cuda')

@@ -13,13 +13,13 @@ from basicsr.models import build_model
 from basicsr.utils import dist_util
 from conftest import TINY_SEGMENTOR_CFG
 
-from sclle_basicsr import basicsr_runner
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.inference.backends import TorchBackend
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.losses.semantic_brightness_loss import SemanticBrightnessLoss, brightness_consistency
 from sclle_basicsr.models import training_setup
-from sclle_basicsr.prefetchers import StoppableCUDAPrefetcher
+from sclle_basicsr.runner import basicsr_runner
+from sclle_basicsr.runner.prefetchers import StoppableCUDAPrefetcher
 
 CUDA = torch.device('cuda')
 

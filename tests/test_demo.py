@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import load_script
 
-from sclle_basicsr import demo
-from sclle_basicsr.contact_sheet import validation_sheet
-from sclle_basicsr.training_log import parse_losses, read_run_losses, read_run_validation
+from sclle_basicsr.runner.training_log import parse_losses, read_run_losses, read_run_validation
+from sclle_basicsr.study import demo
+from sclle_basicsr.study.contact_sheet import validation_sheet
 
 
 def test_demo_data_has_aligned_labels_and_every_folder(tmp_path):

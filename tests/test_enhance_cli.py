@@ -9,13 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from sclle_basicsr import atomic_files
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.enhance import batch, main
 from sclle_basicsr.enhance.image_reading import read_image
 from sclle_basicsr.enhance.image_writing import encode_image
 from sclle_basicsr.inference import Enhancer
+from sclle_basicsr.utils import atomic_files
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 try:
     from PIL import ImageCms

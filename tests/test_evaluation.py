@@ -14,7 +14,7 @@ from conftest import TINY_SEGMENTOR_CFG, load_script, require_asset
 
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.archs.segmentor_arch import FrozenDeepLabV3Plus
-from sclle_basicsr.image_files import list_images
+from sclle_basicsr.utils.image_files import list_images
 
 TINY19 = {**TINY_SEGMENTOR_CFG, 'model.decode_head.num_classes': 19}
 

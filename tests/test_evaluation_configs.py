@@ -16,7 +16,7 @@ from conftest import load_script
 
 from sclle_basicsr import evaluation as ev
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import REPO_ROOT
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 # isort: split
 from basicsr.archs.srvgg_arch import SRVGGNetCompact

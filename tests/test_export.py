@@ -121,7 +121,7 @@ def test_a_read_only_folder_or_a_full_disk_is_one_line_and_writes_nothing(model,
     import errno
     import os
 
-    from sclle_basicsr import atomic_files
+    from sclle_basicsr.utils import atomic_files
     _, path = model
     out = tmp_path / 'sub' / 'sclle.onnx'
     if fault == 'read-only':
@@ -152,7 +152,7 @@ def test_export_errors(tmp_path, capsys):
 def test_onnx_bytes_in_memory_serve_every_shape(model, tmp_path, monkeypatch):
     """The graph the runtime backends use: built in memory (no file written), one session for every shape."""
     ort = pytest.importorskip('onnxruntime')
-    from sclle_basicsr.export import onnx_bytes
+    from sclle_basicsr.inference.onnx_graph import onnx_bytes
     net, _ = model
     monkeypatch.chdir(tmp_path)
     graph = onnx_bytes(net)

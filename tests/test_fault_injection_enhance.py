@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.atomic_files import is_temporary
 from sclle_basicsr.inference import Enhancer
+from sclle_basicsr.utils.atomic_files import is_temporary
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NUM_IMAGES = 14

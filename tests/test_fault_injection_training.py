@@ -23,9 +23,9 @@ import pytest
 import torch
 from test_train_pipeline import data, run_factory  # noqa: F401  (fixtures)
 
-from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.atomic_files import is_temporary
-from sclle_basicsr.run_lock import lock_path
+from sclle_basicsr.runner.run_lock import lock_path
+from sclle_basicsr.utils.assets import REPO_ROOT
+from sclle_basicsr.utils.atomic_files import is_temporary
 
 TOTAL_ITER = 6  # two 3-iteration epochs, a checkpoint and a state at every iteration
 

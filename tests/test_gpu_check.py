@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from sclle_basicsr.assets import REPO_ROOT
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='on a CUDA machine the script measures for minutes')

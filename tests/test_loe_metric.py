@@ -90,7 +90,7 @@ def test_gray_and_rescaled_outputs_and_refusals():
 
 def test_configuration_errors_end_the_run():
     """Raised as MetricOptionError (a TypeError), which the validation does not take for an unscorable image."""
-    from sclle_basicsr.unscorable import UNSCORABLE_ERRORS
+    from sclle_basicsr.metrics.unscorable import UNSCORABLE_ERRORS
     assert not issubclass(MetricOptionError, UNSCORABLE_ERRORS)
     img = textured(40, 48)
     with pytest.raises(MetricOptionError, match='low-light input'):

@@ -16,9 +16,9 @@ import torch
 import yaml
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.metrics import calculate_loe, calculate_unique
 from sclle_basicsr.metrics import unique_metric as um
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 
 def textured(h, w, seed):

@@ -49,9 +49,10 @@ def tiny(opt, root):
     for key in ('pixel_opt', 'perceptual_opt'):
         if 'vgg' in train.get(key, {}):
             train[key]['vgg'] = RANDOM_VGG
-    if 'scl_losses' in train:
-        train['scl_losses']['vgg_opt'] = RANDOM_VGG
-        train['scl_losses']['segmentor_opt'] = yaml.safe_load(TINY_SEGMENTOR)
+    if 'vgg_opt' in train:
+        train['vgg_opt'] = RANDOM_VGG
+    if 'segmentor_opt' in train:
+        train['segmentor_opt'] = yaml.safe_load(TINY_SEGMENTOR)
     return opt
 
 

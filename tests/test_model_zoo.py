@@ -13,8 +13,8 @@ import torch
 import yaml
 from conftest import require_asset
 
-from sclle_basicsr import model_zoo
 from sclle_basicsr.archs.dcenet_arch import DCENet
+from sclle_basicsr.study import model_zoo
 
 
 def test_committed_files_match_their_sha256_and_load_as_dcenet():
@@ -89,7 +89,7 @@ def test_add_then_verify_on_a_generated_study(tmp_path):
     ('{"file": "x.pth"}', 'must hold a list of entries, got dict'),
 ])
 def test_a_truncated_or_wrong_index_is_one_error_naming_the_file(tmp_path, capsys, monkeypatch, content, reason):
-    from sclle_basicsr import model_zoo
+    from sclle_basicsr.study import model_zoo
     with open(osp.join(model_zoo.ZOO_DIR, model_zoo.INDEX)) as f:
         committed = f.read()
     (tmp_path / model_zoo.INDEX).write_text(committed[:len(committed) // 2] if content is None else content)

@@ -9,14 +9,14 @@ import pytest
 import yaml
 from basicsr.utils.options import ordered_yaml
 
-from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.option_checks import (
+from sclle_basicsr.runner.option_checks import (
     BASICSR_DATASET_OPTIONS,
     DATASET_OPTIONS,
     MODEL_SECTIONS,
     OptionsError,
     check_options,
 )
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 OPTION_FILES = sorted(glob.glob(osp.join(REPO_ROOT, 'options', '*', '*.yml')))
 
@@ -96,7 +96,7 @@ def test_a_string_loss_weight_names_the_option_and_the_loss():
     (RECIPE, 'train', 'grad_clip_norm', '0.1', "SCLLLEModel (train:) expects a number or ~, got the string '0.1' "
      "(a number in quotes: write it without them)"),
     (RECIPE, 'train.color_opt', 'smooth_weight', [200], 'ColorConstancyLoss expects a number, got [200] (list)'),
-    (PAIRED, 'train.scl_losses.contrastive_opt', 'loss_weight', 'one', "SCLContrastiveLoss expects a number, got the "
+    (PAIRED, 'train.contrastive_opt', 'loss_weight', 'one', "SCLContrastiveLoss expects a number, got the "
      "string 'one'"),
     (STOCK, 'train.pixel_opt', 'use_negatives', 'false', "SCLContrastiveLoss expects true or false, got the string "
      "'false'"),
@@ -169,3 +169,15 @@ def test_options_are_not_changed_by_the_check():
     before = copy.deepcopy(opt)
     check_options(opt)
     assert opt == before
+
+
+def test_both_models_take_the_scl_losses_in_one_shape():
+    """The recipe's loss block, moved into the paired model's train: section as it is, passes there; the block nested
+    under another key is refused in both."""
+    recipe, paired = load(RECIPE), load(PAIRED)
+    losses = {k: v for k, v in recipe['train'].items() if k in ('contrastive_opt', 'retention_opt', 'vgg_opt')}
+    paired['train'] = {**{k: v for k, v in paired['train'].items() if not k.endswith('_opt')}, **losses}
+    check_options(paired, 'paired.yml')
+    for opt in (recipe, paired):
+        opt['train']['scl_losses'] = {'contrastive_opt': opt['train'].pop('contrastive_opt')}
+        assert 'scl_losses' in refused(opt)

@@ -1,6 +1,6 @@
-"""The shipped option files: they parse, lower-is-better metrics say so, the ablations differ from the recipe only
-where they say, and each configured loss set starts training (one SCLLosses step; VGG and segmentor swapped for tiny
-random ones)."""
+"""The shipped option files: they parse, lower-is-better metrics say so, each ablation file is the recipe with the
+ablation's change (sclle_basicsr/study/ablations.py), and each configured loss set starts training (one SCLLosses step;
+VGG and segmentor swapped for tiny random ones)."""
 import copy
 import glob
 import os.path as osp
@@ -13,12 +13,13 @@ from basicsr.utils.registry import METRIC_REGISTRY
 from test_train_pipeline import TINY_SEGMENTOR
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.metrics import LOWER_IS_BETTER, missing_better_lower
+from sclle_basicsr.study.ablations import ABLATIONS, ablated
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 RECIPE = 'options/train/train_SCLLLE_cityscapes_sice.yml'
-ABLATIONS = {  # file suffix -> the (section, key) pairs that may differ from the recipe
+CHANGED_KEYS = {  # ablation -> the (section, key) pairs it changes in a recipe
     'wo_Lc': {('train', 'contrastive_opt')},
     'wo_Lsc': {('train', 'semantic_opt')},
     'wo_Lfr': {('train', 'retention_opt')},
@@ -31,6 +32,13 @@ ABLATIONS = {  # file suffix -> the (section, key) pairs that may differ from th
 def load(path):
     with open(osp.join(REPO_ROOT, path)) as f:
         return yaml.load(f, Loader=ordered_yaml()[0])
+
+
+def plain(opt):
+    """``opt`` with plain dicts (an OrderedDict compares the order of its keys too)."""
+    if isinstance(opt, dict):
+        return {k: plain(v) for k, v in opt.items()}
+    return [plain(v) for v in opt] if isinstance(opt, list) else opt
 
 
 def differences(a, b, section=''):
@@ -110,10 +118,19 @@ def test_the_demo_log_names_the_lowest_niqe_as_best():
     assert 'loe: 1500.0000\tBest: 500.0000 @ 50 iter' in records[-1].getMessage()
 
 
-@pytest.mark.parametrize('suffix', sorted(ABLATIONS))
-def test_ablation_is_a_minimal_difference(suffix):
-    recipe, ablation = load(RECIPE), load(f'options/train/train_SCLLLE_ablation_{suffix}.yml')
-    assert differences(recipe, ablation) == {('', 'name')} | ABLATIONS[suffix]
+def test_every_ablation_has_its_option_file_and_changed_keys():
+    files = {osp.basename(p)[len('train_SCLLLE_ablation_'):-len('.yml')]
+             for p in glob.glob(osp.join(REPO_ROOT, 'options', 'train', 'train_SCLLLE_ablation_*.yml'))}
+    assert files == set(ABLATIONS) == set(CHANGED_KEYS)
+
+
+@pytest.mark.parametrize('name', sorted(ABLATIONS))
+def test_each_ablation_file_is_the_recipe_with_the_ablations_change(name):
+    recipe, ablation = load(RECIPE), load(f'options/train/train_SCLLLE_ablation_{name}.yml')
+    expected = ablated(recipe, name)
+    expected['name'] = f'SCLLLE_ablation_{name}'
+    assert plain(ablation) == plain(expected)
+    assert differences(recipe, ablation) == {('', 'name')} | CHANGED_KEYS[name]
 
 
 def tiny_train_opt(train_opt):

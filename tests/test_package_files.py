@@ -5,8 +5,8 @@ import os.path as osp
 
 import pytest
 
-from sclle_basicsr import package_files
-from sclle_basicsr.assets import REPO_ROOT
+from sclle_basicsr.utils import package_files
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 
 def test_the_package_reaches_every_option_file_and_the_zoo_of_the_checkout():

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from sclle_basicsr.run_lock import FolderInUseError, FolderLock, lock_path
+from sclle_basicsr.runner.run_lock import FolderInUseError, FolderLock, lock_path
 
 HOLD = """
 import sys
-from sclle_basicsr.run_lock import hold_folder
+from sclle_basicsr.runner.run_lock import hold_folder
 hold_folder(sys.argv[1])
 print('held', flush=True)
 sys.stdin.readline()  # then a normal exit
@@ -75,8 +75,8 @@ def test_the_lock_is_beside_the_folder_so_renaming_the_folder_keeps_it(tmp_path)
 
 def test_the_test_runner_refuses_a_results_folder_in_use(tmp_path, monkeypatch):
     """test.py locks results/<name> before BasicSR would rename it (after checking the options)."""
-    from sclle_basicsr.assets import REPO_ROOT
-    from sclle_basicsr.run_guards import parse_test_options
+    from sclle_basicsr.runner.run_guards import parse_test_options
+    from sclle_basicsr.utils.assets import REPO_ROOT
     options = tmp_path / 'test.yml'
     options.write_text('name: pytest_lock_test\nmodel_type: SCLLLEModel\nnum_gpu: 0\nnetwork_g: {type: DCENet}\n'
                        'datasets:\n  test_1: {name: x, type: CheckedSingleImageDataset, dataroot_lq: /nowhere,'

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import load_script
 
-from sclle_basicsr.assets import assets_root
 from sclle_basicsr.data.exposure_split import classify_level, mean_grey_level, split_exposures
+from sclle_basicsr.utils.assets import assets_root
 
 ASSETS = assets_root()
 SICE = osp.join(ASSETS, 'sice_part1_subset')

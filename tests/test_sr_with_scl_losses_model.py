@@ -20,11 +20,10 @@ train:
   optim_g: {type: Adam, lr: 1.0e-3}
   scheduler: {type: MultiStepLR, milestones: [100], gamma: 0.5}
   pixel_opt: {type: L1Loss, loss_weight: 1.0}
-  scl_losses:
-    retention_opt: {type: FeatureRetentionLoss, layer: relu2_2, loss_weight: 1.0}
-    color_opt: {type: ColorConstancyLoss, smooth_weight: 0}
-    contrastive_opt: {type: SCLContrastiveLoss}
-    vgg_opt: {weights_format: random}
+  retention_opt: {type: FeatureRetentionLoss, layer: relu2_2, loss_weight: 1.0}
+  color_opt: {type: ColorConstancyLoss, smooth_weight: 0}
+  contrastive_opt: {type: SCLContrastiveLoss}
+  vgg_opt: {weights_format: random}
 """
 
 
@@ -51,7 +50,9 @@ def test_srmodel_with_scl_losses_trains_one_step():
 
 def test_curve_losses_are_refused_for_generic_networks():
     opt = yaml.safe_load(OPT_YAML)
-    opt['train']['scl_losses'] = {'color_opt': {'type': 'ColorConstancyLoss'}}  # smooth term needs curve maps
+    for key in ('retention_opt', 'contrastive_opt', 'vgg_opt'):
+        del opt['train'][key]
+    opt['train']['color_opt'] = {'type': 'ColorConstancyLoss'}  # the smoothness term needs curve maps
     with pytest.raises(ValueError, match='smooth_weight: 0'):
         build_model(opt)
 
@@ -78,12 +79,12 @@ def test_missing_batch_inputs_name_the_dataset_option():
     with pytest.raises(ValueError, match=r'pixel_opt / perceptual_opt compare with gt.*dataroot_gt'):
         model.optimize_parameters(1)
     model.feed_data({'lq': torch.rand(2, 3, 8, 8), 'gt': torch.rand(2, 3, 16, 16), 'neg': neg})
-    with pytest.raises(ValueError, match=r"needs \['pos'\].*\['dataroot_pos'\]"):
+    with pytest.raises(ValueError, match=r"need \['pos'\].*\['dataroot_pos'\]"):
         model.optimize_parameters(1)
 
 
-def test_return_pair_is_refused_inside_scl_losses():
+def test_return_pair_is_refused_for_an_scl_loss():
     opt = yaml.safe_load(OPT_YAML)
-    opt['train']['scl_losses']['retention_opt']['return_pair'] = True
+    opt['train']['retention_opt']['return_pair'] = True
     with pytest.raises(ValueError, match='retention_opt has return_pair'):
         build_model(opt)

@@ -89,7 +89,7 @@ def test_colour_term_alone_needs_no_gt_and_does_not_read_it():
 @pytest.mark.parametrize('opt, remedy', [
     ({'type': 'ColorConstancyLoss'}, 'smooth_weight: 0'),
     ({'type': 'SCLContrastiveLoss', 'vgg': RANDOM_VGG}, 'use_negatives: false'),
-    ({'type': 'SemanticBrightnessLoss', 'ce_weight': 0}, 'scl_losses.semantic_opt'),
+    ({'type': 'SemanticBrightnessLoss', 'ce_weight': 0}, 'train.semantic_opt of SRWithSCLLossesModel'),
 ])
 @pytest.mark.parametrize('slot', ['pixel_opt', 'perceptual_opt'])
 def test_losses_that_need_more_than_gt_refuse_and_say_what_to_do(opt, remedy, slot):

@@ -17,7 +17,7 @@ from conftest import require_asset
 from test_dcenet_arch import reference_forward
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import REPO_ROOT
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 OPTIONS = """
 name: {name}
@@ -200,7 +200,7 @@ def test_the_runner_reads_the_images_table1_lists(tmp_path, check_images):
     metadata) and a text file are not among them."""
     from basicsr.data import build_dataset
 
-    from sclle_basicsr.image_files import list_images
+    from sclle_basicsr.utils.image_files import list_images
     for name in ('b.png', 'a.png'):
         cv2.imwrite(str(tmp_path / name), np.full((20, 24, 3), 40, np.uint8))
     (tmp_path / '._x.png').write_bytes(b'\x00\x05\x16\x07 AppleDouble junk')

@@ -15,8 +15,8 @@ import pytest
 import torch
 from conftest import TINY_SEGMENTOR_CFG
 
-from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.run_lock import lock_path
+from sclle_basicsr.runner.run_lock import lock_path
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 # A tiny DeepLabv3+ with random weights: the pipeline is real, the semantics are not (JSON is YAML flow style).
 TINY_SEGMENTOR = ' ' + json.dumps({'allow_random_init': True, 'cfg_options': TINY_SEGMENTOR_CFG})

@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from sclle_basicsr.training_stop import STOP_SIGNALS, TrainingStop
+from sclle_basicsr.runner.training_stop import STOP_SIGNALS, TrainingStop
 
 
 class Model:

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from sclle_basicsr.metrics import MetricOptionError, MetricWeightsError, calculate_unique, load_unique
 from sclle_basicsr.metrics import unique_metric as um
-from sclle_basicsr.unscorable import UNSCORABLE_ERRORS, score_or_none
+from sclle_basicsr.metrics.unscorable import UNSCORABLE_ERRORS, score_or_none
 
 
 def textured(h, w, seed=0):

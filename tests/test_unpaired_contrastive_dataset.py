@@ -18,7 +18,7 @@ from sclle_basicsr.data.unpaired_contrastive_dataset import (
 )
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
-from sclle_basicsr.assets import assets_root  # noqa: E402
+from sclle_basicsr.utils.assets import assets_root  # noqa: E402
 
 ASSETS = assets_root()
 

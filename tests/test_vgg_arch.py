@@ -11,7 +11,7 @@ from sclle_basicsr.archs.vgg_arch import CAFFE_BGR_MEAN, FrozenVGG16Features
 from sclle_basicsr.inference import CheckpointError
 
 REPO = Path(__file__).resolve().parents[1]
-from sclle_basicsr.assets import assets_root  # noqa: E402
+from sclle_basicsr.utils.assets import assets_root  # noqa: E402
 
 ASSETS = Path(assets_root())
 CAFFE_VGG = ASSETS / 'weights' / 'vgg16_imagenet_caffe_bgr_features.pth'

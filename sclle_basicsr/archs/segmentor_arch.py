@@ -10,7 +10,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from sclle_basicsr._compat import install_mmcv_ext_standin
-from sclle_basicsr.inference.checkpoints import unwrap_state_dict
+from sclle_basicsr.utils.checkpoints import unwrap_state_dict
 
 DEFAULT_CONFIG_NAME = 'deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'
 # An mmseg checkpoint that fits the default config (not bundled; give it, or a local copy, as `checkpoint`):

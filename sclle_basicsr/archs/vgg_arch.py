@@ -6,7 +6,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from sclle_basicsr.inference.checkpoints import CheckpointError, read_features_state_dict
+from sclle_basicsr.utils.checkpoints import CheckpointError, read_features_state_dict
 
 # Names of the modules of torchvision's ``vgg16().features`` (index i holds ``features.i``).
 VGG16_LAYER_NAMES = (

@@ -14,7 +14,6 @@ import torch
 from basicsr.models import build_model
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.benchmarks.inference_paths import load_model
 from sclle_basicsr.benchmarks.machine import describe_machine
 from sclle_basicsr.benchmarks.memory import PeakRSS
@@ -27,6 +26,8 @@ from sclle_basicsr.inference.memory_budget import (
     IO_BYTES_PER_PIXEL,
     default_budget,
 )
+from sclle_basicsr.inference.tiling import TILE_PAD
+from sclle_basicsr.utils.assets import REPO_ROOT
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 # (training crop, batch, timed steps, warm-up steps), (inference height, width, tiles, repeats)
@@ -135,7 +136,7 @@ def inference(device, plan, log, model_path=None):
                 results[key] = {'skipped': reason or f'untiled needs about {needs / 2**30:.1f} GiB, over the budget '
                                                      f'of {budget / 2**30:.1f} GiB'}
                 continue
-            run = lambda: enhance_tensor(net, x, tile=tile, tile_pad=8, precision=precision, backend='torch')  # noqa
+            run = lambda: enhance_tensor(net, x, tile=tile, tile_pad=TILE_PAD, precision=precision, backend='torch')  # noqa
             with PeakMemory(device) as memory:
                 out = run()
             best = float('inf')

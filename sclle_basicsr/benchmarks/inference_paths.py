@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from sclle_basicsr.archs.dcenet_arch import DCENet
-from sclle_basicsr.assets import asset_path
 from sclle_basicsr.inference import enhance_tensor, load_enhancer
 from sclle_basicsr.inference.backends import import_runtime, native_bf16, openvino_native_bf16
 from sclle_basicsr.inference.tiling import tile_ranges
+from sclle_basicsr.utils.assets import asset_path
 
 SIZES = {0.5: (612, 816), 1.0: (864, 1152), 4.0: (1728, 2304), 12.0: (3000, 4000)}
 # name: (label, precision, kind); kind 'project' goes through enhance_tensor(backend=...), 'peer' calls the runtime

@@ -23,9 +23,9 @@ from sclle_basicsr.benchmarks.inference_paths import (
     unavailable_reason,
 )
 from sclle_basicsr.benchmarks.machine import describe_machine, matmul_gflops, runtime_version
-from sclle_basicsr.export import onnx_bytes
 from sclle_basicsr.inference import select_backend
 from sclle_basicsr.inference.backends import native_bf16
+from sclle_basicsr.inference.onnx_graph import onnx_bytes
 
 TARGET_RATIO, TARGET_PSNR_DB, TARGET_RSS_MB = 0.95, 60.0, 1536
 _progress = functools.partial(print, flush=True)
@@ -51,7 +51,7 @@ def race(names, runners, x, tile, repeats):
 def measure_rss(name, mp, threads, tile, tile_above, model_path=None):
     """Peak RSS of configuration ``name`` at ``mp`` megapixels, run once in a fresh process."""
     cmd = [sys.executable, '-m', 'sclle_basicsr.benchmarks.rss_child', name, str(mp), '--threads', str(threads),
-           '--tile', str(tile), '--tile-above', str(tile_above)]
+           '--tile', str(tile), '--tile_above', str(tile_above)]
     if model_path:
         cmd += ['--model_path', model_path]
     proc = subprocess.run(cmd, capture_output=True, text=True)

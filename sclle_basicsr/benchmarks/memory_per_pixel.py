@@ -9,6 +9,7 @@ tiling does not remove (the output array).
 """
 from sclle_basicsr.benchmarks.inference_paths import CONFIGS, shape_for, unavailable_reason
 from sclle_basicsr.benchmarks.inference_race import measure_rss
+from sclle_basicsr.inference.tiling import TILE_PAD
 
 MEMORY_CONFIGS = ('torch-fp32', 'torch-bf16', 'onnxruntime-fp32', 'openvino-fp32', 'openvino-bf16')
 
@@ -24,7 +25,7 @@ def pixels(mp):
     return height * width
 
 
-def measure_memory_per_pixel(configs=MEMORY_CONFIGS, sizes=(1.0, 2.0), tiled_mp=12.0, tile=384, tile_pad=8,
+def measure_memory_per_pixel(configs=MEMORY_CONFIGS, sizes=(1.0, 2.0), tiled_mp=12.0, tile=384, tile_pad=TILE_PAD,
                              threads=2, model_path=None, log=print):
     """``{config: {'bytes_per_pixel', 'fixed_bytes', 'untiled_bytes_per_pixel', 'io_bytes_per_pixel', ...}}``."""
     results = {}

@@ -1,6 +1,6 @@
 """Run one inference configuration once in this fresh process and print its peak resident memory as JSON.
 
-    python -m sclle_basicsr.benchmarks.rss_child CONFIG MEGAPIXELS [--threads N] [--tile T] [--tile-above MP]
+    python -m sclle_basicsr.benchmarks.rss_child CONFIG MEGAPIXELS [--threads N] [--tile T] [--tile_above MP]
         [--model_path PATH]
 
 A process of its own for each measurement, so that one configuration's allocator caches cannot inflate another's
@@ -13,7 +13,7 @@ import torch
 
 from sclle_basicsr.benchmarks.inference_paths import CONFIGS, load_model, low_light_image, make_runner
 from sclle_basicsr.benchmarks.memory import process_peak_rss_kib, status_kib
-from sclle_basicsr.export import onnx_bytes
+from sclle_basicsr.inference.onnx_graph import onnx_bytes
 
 
 def peak_rss_of_one_run(name, mp, threads, tile, tile_above, model_path=None):
@@ -33,7 +33,7 @@ def main(argv=None):
     p.add_argument('mp', type=float, help='megapixels (4:3 image)')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--tile', type=int, default=384)
-    p.add_argument('--tile-above', type=float, default=1.0)
+    p.add_argument('--tile_above', type=float, default=1.0)
     p.add_argument('--model_path', default=None)
     args = p.parse_args(argv)
     print(json.dumps(peak_rss_of_one_run(args.config, args.mp, args.threads, args.tile, args.tile_above,

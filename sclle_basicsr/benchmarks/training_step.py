@@ -18,9 +18,9 @@ import torch
 from basicsr.models import build_model
 
 from sclle_basicsr.archs.vgg_arch import FrozenVGG16Features
-from sclle_basicsr.assets import asset_path
 from sclle_basicsr.benchmarks.machine import describe_machine
 from sclle_basicsr.benchmarks.memory import PeakRSS
+from sclle_basicsr.utils.assets import asset_path
 
 LOSS_OPTS = {
     'contrastive_opt': {'type': 'SCLContrastiveLoss', 'loss_weight': 1.0},

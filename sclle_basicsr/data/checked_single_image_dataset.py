@@ -4,7 +4,7 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from sclle_basicsr.data.image_checks import screen_image_paths
-from sclle_basicsr.image_files import list_images, walk_files
+from sclle_basicsr.utils.image_files import list_images, walk_files
 
 
 @DATASET_REGISTRY.register()
@@ -17,8 +17,8 @@ class CheckedSingleImageDataset(SingleImageDataset):
     files are skipped with a warning, grayscale images are replicated to RGB and alpha channels ignored, each noted
     in the log.  An empty or unreadable folder is an error naming it.
 
-    A folder on disk is listed by :mod:`sclle_basicsr.image_files` (sorted, hidden files such as ``._x.png`` skipped),
-    so that the runner reads the images Table 1's identity row scores.
+    A folder on disk is listed by :mod:`sclle_basicsr.utils.image_files` (sorted, hidden files such as ``._x.png``
+    skipped), so that the runner reads the images Table 1's identity row scores.
     """
 
     def __init__(self, opt):

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from sclle_basicsr.atomic_files import atomic_open, remove_stale_temporaries
-from sclle_basicsr.image_files import list_images
+from sclle_basicsr.utils.atomic_files import atomic_open, remove_stale_temporaries
+from sclle_basicsr.utils.image_files import list_images
 
 UNDER, POSITIVE, OVER = 'under', 'positive', 'over'
 CATEGORIES = (POSITIVE, UNDER, OVER)

@@ -3,7 +3,7 @@ import os.path as osp
 
 from PIL import Image
 
-from sclle_basicsr.image_files import IMAGE_EXTENSIONS, is_image_file
+from sclle_basicsr.utils.image_files import IMAGE_EXTENSIONS, is_image_file
 
 
 def probe_image(path):

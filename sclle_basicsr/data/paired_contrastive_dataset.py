@@ -10,7 +10,7 @@ from sclle_basicsr.data.unpaired_contrastive_dataset import (
     _stem,
     check_companion,
 )
-from sclle_basicsr.image_files import is_image_file, walk_files
+from sclle_basicsr.utils.image_files import is_image_file, walk_files
 
 
 @DATASET_REGISTRY.register()

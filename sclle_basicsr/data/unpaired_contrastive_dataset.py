@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils import data as data
 
 from sclle_basicsr.data.image_checks import screen_image_paths
-from sclle_basicsr.image_files import is_image_file, walk_files
+from sclle_basicsr.utils.image_files import is_image_file, walk_files
 
 IGNORE_INDEX = 255
 INPUT_SUFFIX = '_leftImg8bit'

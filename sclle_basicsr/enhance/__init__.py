@@ -5,7 +5,7 @@ channel is passed through untouched; grayscale stays grayscale (enhanced as repl
 the BT.601 luma weights); the ICC profile is carried over; files that are not images are skipped and listed; an
 image that cannot be decoded is reported and the rest processed (exit status 1). Inputs are never overwritten;
 existing outputs only with ``--overwrite`` (``--skip_existing`` keeps them). Each output is written atomically
-(:mod:`sclle_basicsr.atomic_files`); temporary files of a killed run are removed by the next run. SIGINT and
+(:mod:`sclle_basicsr.utils.atomic_files`); temporary files of a killed run are removed by the next run. SIGINT and
 SIGTERM abandon the image in progress, print the summary and exit.
 
 Exit status: 0 all images written, 1 some image failed, 2 usage error (bad arguments, no model, no input, existing

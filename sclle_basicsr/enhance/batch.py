@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.enhance.image_reading import read_image
 from sclle_basicsr.enhance.image_writing import encode_image
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def enhance_pixels(enhancer, pixels, model_path):

@@ -6,15 +6,15 @@ import os.path as osp
 import sys
 import time
 
-from sclle_basicsr.assets import ENV_VAR, asset_path
-from sclle_basicsr.atomic_files import remove_stale_temporaries
 from sclle_basicsr.enhance.batch import enhance_all
 from sclle_basicsr.enhance.paths import collect_inputs, output_path_for
 from sclle_basicsr.enhance.signals import Interrupted, stop_on_signals
-from sclle_basicsr.image_files import is_image_file
 from sclle_basicsr.inference import BACKENDS, PRECISIONS, CheckpointError, Enhancer
 from sclle_basicsr.inference.memory_budget import MemoryBudgetError, parse_memory_size
-from sclle_basicsr.inference.tiling import MIN_TILE, smallest_useful_tile
+from sclle_basicsr.inference.tiling import MIN_TILE, TILE_PAD, smallest_useful_tile
+from sclle_basicsr.utils.assets import ENV_VAR, asset_path
+from sclle_basicsr.utils.atomic_files import remove_stale_temporaries
+from sclle_basicsr.utils.image_files import is_image_file
 
 
 def default_model_hint():
@@ -48,7 +48,7 @@ def build_parser():
     p.add_argument('--memory_budget', type=memory_size, default=None,
                    help='memory one image may take, e.g. 4GiB (default: half the available RAM on CPU, 80%% of the '
                         'free GPU memory on CUDA); chooses the tiling when --tile is not given')
-    p.add_argument('--tile_pad', type=int, default=8, help='tile overlap; >= 7 gives the untiled result')
+    p.add_argument('--tile_pad', type=int, default=TILE_PAD, help='tile overlap; >= 7 gives the untiled result')
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     p.add_argument('--precision', default='fp32', choices=PRECISIONS)
     p.add_argument('--backend', default='auto', choices=BACKENDS,

@@ -2,7 +2,7 @@
 with an optional suffix and the format kept where it can be written (PNG otherwise)."""
 import os.path as osp
 
-from sclle_basicsr.image_files import IMAGE_EXTENSIONS, is_image_file, walk_files
+from sclle_basicsr.utils.image_files import IMAGE_EXTENSIONS, is_image_file, walk_files
 
 OUTPUT_EXTS = {'png': '.png', 'jpg': '.jpg', 'tif': '.tif'}
 _AUTO_KEEP = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.tif': 'tif', '.tiff': 'tif'}

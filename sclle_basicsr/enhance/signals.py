@@ -17,8 +17,8 @@ def stop_on_signals(signums=(signal.SIGINT, signal.SIGTERM)):
     """Raise :class:`Interrupted` on the first of ``signums`` and ignore repeats while the run winds down.
 
     The exception aborts the image in progress wherever it is (its temporary file is removed by
-    :func:`~sclle_basicsr.atomic_files.atomic_open`); the previous handlers are restored on exit.  Outside the main
-    thread (where Python cannot install handlers) this does nothing.
+    :func:`~sclle_basicsr.utils.atomic_files.atomic_open`); the previous handlers are restored on exit.  Outside the
+    main thread (where Python cannot install handlers) this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from sclle_basicsr.assets import REPO_ROOT
-from sclle_basicsr.atomic_files import atomic_open, write_atomic
+from sclle_basicsr.utils.assets import REPO_ROOT
+from sclle_basicsr.utils.atomic_files import atomic_open, write_atomic
 
 
 class EvaluationError(ValueError):

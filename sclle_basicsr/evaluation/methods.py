@@ -18,10 +18,10 @@ from typing import Optional
 
 import yaml
 
-from sclle_basicsr.assets import REPO_ROOT
 from sclle_basicsr.evaluation.common import EvaluationError
 from sclle_basicsr.inference import CheckpointError, read_dcenet_state_dict, unwrap_state_dict
-from sclle_basicsr.inference.checkpoints import read_checkpoint
+from sclle_basicsr.utils.assets import REPO_ROOT
+from sclle_basicsr.utils.checkpoints import read_checkpoint
 
 IDENTITY = 'identity'
 _NAME = re.compile(r'[A-Za-z0-9_.-]+')
@@ -164,7 +164,7 @@ def build_network_from_config(config, device='cpu'):
     from basicsr.utils.registry import ARCH_REGISTRY
 
     from sclle_basicsr.inference import InvalidWeightsError, resolve_device
-    from sclle_basicsr.inference.backends import check_weights
+    from sclle_basicsr.utils.checkpoints import check_weights
 
     arch = config.network_g['type']
     registered = next((name for name in (arch, f'{arch}_basicsr') if name in ARCH_REGISTRY), None)  # BasicSR's names

@@ -27,22 +27,23 @@ import cv2
 import numpy as np
 import yaml
 
-from sclle_basicsr.assets import asset_path
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.evaluation.common import EvaluationError, write_table
 from sclle_basicsr.evaluation.methods import NetworkConfig
-from sclle_basicsr.image_files import list_images, walk_files
 from sclle_basicsr.inference import read_dcenet_state_dict
-from sclle_basicsr.unscorable import mean_or_nan, score_or_none, size_problem
+from sclle_basicsr.inference.tiling import TILE_PAD
+from sclle_basicsr.metrics.unscorable import mean_or_nan, score_or_none, size_problem
+from sclle_basicsr.utils.assets import asset_path
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.image_files import list_images, walk_files
 
 LLE_SETS = ('DICM', 'LIME', 'MEF', 'NPE', 'VV')
 NIQE_METRIC = {'type': 'calculate_niqe', 'crop_border': 0, 'input_order': 'HWC', 'convert_to': 'y', 'better': 'lower'}
 LOE_METRIC = {'type': 'calculate_loe', 'better': 'lower'}
 TABLE1_METRICS = ('niqe', 'unique', 'loe')  # in the table's order
 LABELS = {'niqe': 'NIQE', 'unique': 'UNIQUE', 'loe': 'LOE'}
-# DCE-Net in 512-pixel tiles with 8 pixels of overlap: the same output as the whole image (receptive radius 7), with
+# DCE-Net in 512-pixel tiles with the default overlap: the same output as the whole image, with
 # memory bounded by the tile: whole, a 4 MP VV image took the runner process to 7.5 GB resident.
-DCENET_TILING = {'tile': 512, 'tile_pad': 8}
+DCENET_TILING = {'tile': 512, 'tile_pad': TILE_PAD}
 
 
 def prepare_set_folders(dataroot, sets, out, max_images=None):
@@ -194,7 +195,7 @@ def run_through_runner(name, source, folders, out, save_img=False, imports=(), l
     opt_file = write_table1_options(osp.join(out, 'options', f'test_{name}.yml'), name, source, folders,
                                     save_img=save_img, metrics=metrics, unique_weights=unique_weights)
     logged = list(metric_options(metrics, unique_weights))
-    from sclle_basicsr.basicsr_runner import run_pipeline
+    from sclle_basicsr.runner.basicsr_runner import run_pipeline
     returncode, tail = run_pipeline(  # progress: the runner's per-set lines, as they come
         'test', out, [arg for module in imports for arg in ('--import', module)] + ['-opt', opt_file],
         show=r'INFO: (Testing .*\.\.\.|Number of test images)|# \w+:|cannot score|left out',

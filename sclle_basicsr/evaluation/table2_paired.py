@@ -27,10 +27,10 @@ from sclle_basicsr.evaluation.methods import (
     load_method,
     require_input_size,
 )
-from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference import CheckpointError
-from sclle_basicsr.inference.checkpoints import read_features_state_dict
-from sclle_basicsr.unscorable import mean_or_nan, score_or_none
+from sclle_basicsr.metrics.unscorable import mean_or_nan, score_or_none
+from sclle_basicsr.utils.checkpoints import read_features_state_dict
+from sclle_basicsr.utils.image_files import list_images
 
 
 def match_pairs(root):

@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import torch
 
-from sclle_basicsr.atomic_files import atomic_open
 from sclle_basicsr.evaluation.common import EvaluationError, read_color, write_table
 from sclle_basicsr.evaluation.methods import (
     NetworkConfig,
@@ -26,7 +25,8 @@ from sclle_basicsr.evaluation.methods import (
     load_method,
     require_input_size,
 )
-from sclle_basicsr.image_files import walk_files
+from sclle_basicsr.utils.atomic_files import atomic_open
+from sclle_basicsr.utils.image_files import walk_files
 
 CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light', 'traffic sign',
                       'vegetation', 'terrain', 'sky', 'person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle',

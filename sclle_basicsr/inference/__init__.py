@@ -1,7 +1,9 @@
 """The one inference path: the BasicSR test model, ``sclle-enhance``, ``sclle-export``, the evaluation scripts and the
 benchmark use it.
 
-* :mod:`.checkpoints`: the package's state-dict unwrapper and the validated DCENet reader (:func:`load_enhancer`);
+* :mod:`.checkpoints`: the validated DCENet reader (:func:`load_enhancer`), on the package's one checkpoint reader
+  (:mod:`sclle_basicsr.utils.checkpoints`);
+* :mod:`.onnx_graph`: the ONNX graph the runtimes run and ``sclle-export`` writes;
 * :mod:`.backends`: PyTorch, ONNX Runtime and OpenVINO behind one call, and the ``auto`` rule;
 * :mod:`.tiling`: tiled inference with bounded memory;
 * :mod:`.memory_budget`: the tile chosen from a memory budget (by default, a share of the memory free now);
@@ -12,17 +14,11 @@ from sclle_basicsr.inference.backends import (
     BACKENDS,
     PRECISIONS,
     BackendUnavailable,
-    InvalidWeightsError,
     flush_denormals,
     resolve_device,
     select_backend,
 )
-from sclle_basicsr.inference.checkpoints import (
-    CheckpointError,
-    load_enhancer,
-    read_dcenet_state_dict,
-    unwrap_state_dict,
-)
+from sclle_basicsr.inference.checkpoints import load_enhancer, read_dcenet_state_dict
 from sclle_basicsr.inference.enhancer import (
     Enhancer,
     InvalidImageError,
@@ -31,6 +27,7 @@ from sclle_basicsr.inference.enhancer import (
     enhance_tensor,
 )
 from sclle_basicsr.inference.memory_budget import MemoryBudgetError, parse_memory_size
+from sclle_basicsr.utils.checkpoints import CheckpointError, InvalidWeightsError, unwrap_state_dict
 
 __all__ = [
     'BACKENDS', 'PRECISIONS', 'BackendUnavailable', 'CheckpointError', 'Enhancer', 'InvalidImageError',

@@ -6,7 +6,7 @@ runtime's threads need (measured: 0.84x the runtime called directly, at 4 MP in 
 
 * ``torch``: the module's own forward (autocast for bf16 / fp16); the path for CUDA and for validation during
   training, where the weights change between calls.
-* ``onnxruntime`` and ``openvino`` (CPU): the graph written by :func:`sclle_basicsr.export.onnx_bytes`, in memory,
+* ``onnxruntime`` and ``openvino`` (CPU): the graph of :func:`.onnx_graph.onnx_bytes`, in memory,
   with dynamic batch, height and width, so that one session / compiled model serves every image and tile shape.
   They are built once per network and precision and rebuilt only when its weights change.
 
@@ -29,7 +29,9 @@ import weakref
 import numpy as np
 import torch
 
+from sclle_basicsr.inference.onnx_graph import onnx_bytes
 from sclle_basicsr.inference.signal_stack import keep_signal_stack
+from sclle_basicsr.utils.checkpoints import check_weights
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 BACKENDS = ('auto', 'torch', 'onnxruntime', 'openvino')
@@ -43,20 +45,6 @@ _TORCH_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 class BackendUnavailable(RuntimeError):
     """A backend whose runtime package is not installed (the message says how to install it)."""
-
-
-class InvalidWeightsError(ValueError):
-    """A network with NaN or Inf weights: its images would be black or NaN (runtimes may even hide the NaN)."""
-
-
-def check_weights(named_tensors):
-    """Refuse non-finite floating-point tensors, naming them."""
-    named_tensors = [(k, v) for k, v in named_tensors if v.is_floating_point()]
-    if not named_tensors or bool(torch.stack([torch.isfinite(v).all() for _, v in named_tensors]).all()):
-        return
-    bad = [f'{k} ({int((~torch.isfinite(v)).sum())} of {v.numel()} values)' for k, v in named_tensors
-           if not bool(torch.isfinite(v).all())]
-    raise InvalidWeightsError('non-finite weights (NaN or Inf) in ' + ', '.join(bad))
 
 
 def resolve_device(device='auto'):
@@ -319,7 +307,6 @@ def backend_for(net, name, device, precision):
     check_weights(net.state_dict().items())
     if name == 'torch':
         return TorchBackend(net, device, precision)
-    from sclle_basicsr.export import onnx_bytes  # export imports this package
 
     threads = torch.get_num_threads()
     key = (name, precision, threads)

@@ -1,61 +1,15 @@
-"""Reading checkpoints: the package's one checkpoint reader and state-dict unwrapper, and the validated DCENet reader
-built on them."""
-import os.path as osp
-import re
-
+"""The validated DCENet reader and loader, built on :mod:`sclle_basicsr.utils.checkpoints`."""
 import torch
 
-from sclle_basicsr.inference.backends import InvalidWeightsError, check_weights, resolve_device
-
-# BasicSR checkpoints hold ``params_ema`` and/or ``params`` (EMA weights preferred); mmengine / mmseg and plain
-# training scripts use ``state_dict`` or ``model``.
-STATE_DICT_KEYS = ('params_ema', 'params', 'state_dict', 'model')
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used (the message names the file and what is wrong)."""
-
-
-def read_checkpoint(path):
-    """The object saved in ``path``, read onto the CPU with ``weights_only`` (tensors and containers, no code)."""
-    if not osp.isfile(path):
-        raise CheckpointError(f'model file {path} not found')
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # pickle, zip, unsupported type: all mean "not a checkpoint"
-        raise CheckpointError(f'{path}: cannot be read as a PyTorch checkpoint ({err})') from err
-
-
-def unwrap_state_dict(obj, path, keys=STATE_DICT_KEYS):
-    """``(state_dict, key)`` of a loaded checkpoint: the first of ``keys`` present (``key``), else ``obj`` itself as
-    a bare state dict (``key`` None). A ``module.`` prefix on every name (DataParallel / DDP) is removed.
-
-    ``keys`` defaults to :data:`STATE_DICT_KEYS`; BasicSR's ``param_key_g: K`` reads as ``keys=(K, 'params')``, and
-    ``param_key_g: ~`` as ``keys=()``."""
-    if not isinstance(obj, dict):
-        raise CheckpointError(f'{path}: expected a state dict or a checkpoint dict, got {type(obj).__name__}')
-    state, source = obj, None
-    for key in keys:
-        if key in obj:
-            state, source = obj[key], key
-            if not isinstance(state, dict):
-                raise CheckpointError(f'{path}: entry "{key}" is a {type(state).__name__}, not a state dict')
-            break
-    if state and all(isinstance(k, str) and k.startswith('module.') for k in state):
-        state = {k[len('module.'):]: v for k, v in state.items()}
-    return state, source
-
-
-def read_features_state_dict(path):
-    """The ``features`` part of a torchvision AlexNet / VGG checkpoint in ``path``, under bare indices (``'0.weight'``).
-
-    Accepts the full model's state dict (``features.*`` taken, ``classifier.*`` ignored) or its ``features`` module's
-    own (``N.*`` keys), bare or in a checkpoint dict (see :func:`unwrap_state_dict`): the pretrained backbones of the
-    VGG losses and of LPIPS come in both forms."""
-    state, _ = unwrap_state_dict(read_checkpoint(path), path)
-    if any(k.startswith('features.') for k in state):
-        return {k[len('features.'):]: v for k, v in state.items() if k.startswith('features.')}
-    return {k: v for k, v in state.items() if re.match(r'\d+\.', k)}
+from sclle_basicsr.archs.dcenet_arch import DCENet
+from sclle_basicsr.inference.backends import resolve_device
+from sclle_basicsr.utils.checkpoints import (
+    CheckpointError,
+    InvalidWeightsError,
+    check_weights,
+    read_checkpoint,
+    unwrap_state_dict,
+)
 
 
 def read_dcenet_state_dict(model_path):
@@ -64,8 +18,6 @@ def read_dcenet_state_dict(model_path):
     The width and number of curve iterations are read from the weights. Names, shapes and values (every tensor
     finite: NaN or Inf weights give black or NaN images) are checked; errors name the file and the tensor.
     """
-    from sclle_basicsr.archs.dcenet_arch import DCENet  # here, not at the top: archs import this module
-
     if model_path is None:
         raise CheckpointError('no model path given')
     sd, source = unwrap_state_dict(read_checkpoint(model_path), model_path)
@@ -109,8 +61,6 @@ def load_enhancer(model_path, device='cpu'):
     Zero-DCE / SCL-LLE files. Subnormal weights are flushed by DCENet's load hook. Raises :class:`CheckpointError`
     naming the file otherwise.
     """
-    from sclle_basicsr.archs.dcenet_arch import DCENet
-
     sd, _, num_iterations, num_features = read_dcenet_state_dict(model_path)
     net = DCENet(num_iterations=num_iterations, num_features=num_features)
     net.load_state_dict(sd, strict=True)

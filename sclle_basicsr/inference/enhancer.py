@@ -5,7 +5,7 @@ import torch
 from sclle_basicsr.inference.backends import backend_for, resolve_device, select_backend
 from sclle_basicsr.inference.checkpoints import load_enhancer
 from sclle_basicsr.inference.memory_budget import parse_memory_size, tile_for_budget
-from sclle_basicsr.inference.tiling import run_tiled
+from sclle_basicsr.inference.tiling import TILE_PAD, run_tiled
 
 # Float pixels may stray this far outside [0, 1] (rounding, resampling); a 0..255 image does not pass.
 RANGE_TOLERANCE = 0.01
@@ -46,7 +46,7 @@ def check_output(y):
                                    'its weights are invalid; no image is written')
 
 
-def enhance_tensor(net, x, tile=0, tile_pad=8, precision='fp32', backend='auto', memory_budget=None):
+def enhance_tensor(net, x, tile=0, tile_pad=TILE_PAD, precision='fp32', backend='auto', memory_budget=None):
     """Enhance ``x`` ((N, 3, H, W) float in [0, 1]) with ``net``; returns a tensor of x's dtype, shape and device.
 
     Args:
@@ -101,7 +101,7 @@ class Enhancer:
     precision fails before any image is read.
     """
 
-    def __init__(self, model_path=None, device='auto', precision='fp32', tile=None, tile_pad=8, net=None,
+    def __init__(self, model_path=None, device='auto', precision='fp32', tile=None, tile_pad=TILE_PAD, net=None,
                  backend='auto', memory_budget=None):
         self.device = resolve_device(device)
         self.backend = select_backend(backend, self.device, precision)

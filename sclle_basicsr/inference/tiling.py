@@ -7,6 +7,7 @@ float summation order.
 import numpy as np
 import torch
 
+TILE_PAD = 8  # DCENet's receptive radius (7) plus one: tiled output equals the untiled one
 MIN_TILE = 64  # below this, overlap and per-tile overhead dominate (see smallest_useful_tile)
 
 

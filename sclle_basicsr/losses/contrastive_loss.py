@@ -87,7 +87,7 @@ class SCLContrastiveLoss(VGGFeatureLossBase):
             self.refuse_stock_call(
                 'negatives (keyword negative=)',
                 'Set use_negatives: false to take gt as the positive (the loss then pulls the output towards gt), or '
-                'give the triplet loss its negatives: train.scl_losses.contrastive_opt of SRWithSCLLossesModel with '
+                'give the triplet loss its negatives: train.contrastive_opt of SRWithSCLLossesModel with '
                 'a dataset giving pos and neg (PairedContrastiveDataset), or SCLLLEModel.')
         check_image('pred', pred)
         return self.standalone(pred, self.check_inputs(pred, pos=positive, neg=negative))

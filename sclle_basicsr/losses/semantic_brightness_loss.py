@@ -76,7 +76,7 @@ class SemanticBrightnessLoss(SCLLossBase):
     same size, 255 = ignore, others in [0, num_classes) (num_classes: the segmentor's, or the option when the CE
     is off).  ``segmentor``: options of the :class:`FrozenDeepLabV3Plus` built on first standalone use; inside
     SCLLosses the shared one is attached.  A stock BasicSR model's ``loss(output, gt)`` is refused: it has no
-    label maps (use ``train.scl_losses.semantic_opt`` of SRWithSCLLossesModel).
+    label maps (use ``train.semantic_opt`` of SRWithSCLLossesModel).
     """
     option_key = 'semantic_opt'
     log_key = 'l_sc'
@@ -144,7 +144,7 @@ class SemanticBrightnessLoss(SCLLossBase):
         if target is not None:
             self.refuse_stock_call(
                 'a semantic label map (keyword label=)',
-                'Put it under train.scl_losses.semantic_opt of SRWithSCLLossesModel with a dataset that gives '
+                'Put it under train.semantic_opt of SRWithSCLLossesModel with a dataset that gives '
                 'label (PairedContrastiveDataset with dataroot_label), or use SCLLLEModel.')
         check_image('pred', pred)
         return self.as_output(self.from_features(pred, self.check_inputs(pred, label=label), None))

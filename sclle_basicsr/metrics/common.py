@@ -19,7 +19,8 @@ class MetricOptionError(TypeError):
 
 class MetricWeightsError(OSError):
     """The weights of a learned metric are missing or unusable: a set-up error, raised at the first image, that ends
-    the validation (it is not one of :data:`sclle_basicsr.unscorable.UNSCORABLE_ERRORS`, which leave one image out)."""
+    the validation (it is not one of :data:`sclle_basicsr.metrics.unscorable.UNSCORABLE_ERRORS`, which leave one
+    image out)."""
 
 
 def missing_better_lower(metrics):

@@ -12,7 +12,7 @@ the UNIQUE file holds the whole network). They are read from, in order: the metr
 environment variable ``SCLLE_UNIQUE_WEIGHTS``, or pyiqa's cache (``<torch hub dir>/pyiqa/UNIQUE.pt``, where
 ``pyiqa`` keeps the file it downloads). Both layouts load strictly: pyiqa's ``UNIQUE.pt`` (``backbone.*``, ``fc.*``)
 and the original ``model.pt`` of DataParallel training (``module.backbone.*``, ``module.fc.*``), bare or in a
-checkpoint dict (:func:`~sclle_basicsr.inference.checkpoints.unwrap_state_dict`). The network is built once per
+checkpoint dict (:func:`~sclle_basicsr.utils.checkpoints.unwrap_state_dict`). The network is built once per
 weights file and device; a missing or unusable file is a :class:`~sclle_basicsr.metrics.common.MetricWeightsError`
 at the first image, which ends the validation::
 
@@ -32,9 +32,15 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from sclle_basicsr.inference.backends import InvalidWeightsError, check_weights, resolve_device
-from sclle_basicsr.inference.checkpoints import CheckpointError, read_checkpoint, unwrap_state_dict
+from sclle_basicsr.inference.backends import resolve_device
 from sclle_basicsr.metrics.common import MetricOptionError, MetricWeightsError, check_better, color_image
+from sclle_basicsr.utils.checkpoints import (
+    CheckpointError,
+    InvalidWeightsError,
+    check_weights,
+    read_checkpoint,
+    unwrap_state_dict,
+)
 
 WEIGHTS_ENV = 'SCLLE_UNIQUE_WEIGHTS'
 FILE_NAME = 'UNIQUE.pt'

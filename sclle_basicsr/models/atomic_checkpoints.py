@@ -8,8 +8,8 @@ import torch
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 
-from sclle_basicsr.atomic_files import atomic_open, describe_os_error, os_error_behind
-from sclle_basicsr.run_errors import RunError
+from sclle_basicsr.utils.atomic_files import atomic_open, describe_os_error, os_error_behind
+from sclle_basicsr.utils.run_errors import RunError
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -20,7 +20,7 @@ class CheckpointSaveError(RunError):
 
 class AtomicCheckpointsMixin:
     """``save_network`` / ``save_training_state`` of BasicSR's ``BaseModel``, written through
-    :func:`~sclle_basicsr.atomic_files.atomic_open`.
+    :func:`~sclle_basicsr.utils.atomic_files.atomic_open`.
 
     BasicSR ``torch.save``s straight to the final name, so a run killed while saving leaves a truncated
     ``N.state`` or ``net_g_N.pth`` that ``--auto_resume`` then picks.  File names, contents, the rank-0-only rule
@@ -29,7 +29,7 @@ class AtomicCheckpointsMixin:
     :class:`CheckpointSaveError` naming the file and the reason ("No space left on device" at once, without
     retrying), the previous files untouched.  A training state also records the batch layout it was trained with
     (``batch``: per-process batch size and world size), so that a resume with another layout is refused
-    (:func:`~sclle_basicsr.basicsr_runner.load_resume_state`).  Put it before the BasicSR model class:
+    (:func:`~sclle_basicsr.runner.basicsr_runner.load_resume_state`).  Put it before the BasicSR model class:
     ``class MyModel(AtomicCheckpointsMixin, SRModel)``.
     """
 

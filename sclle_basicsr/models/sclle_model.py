@@ -13,11 +13,11 @@ from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DistributedDataParallel
 
-from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.inference import InvalidWeightsError, enhance_tensor
-from sclle_basicsr.inference.backends import check_weights
+from sclle_basicsr.inference import enhance_tensor
+from sclle_basicsr.inference.tiling import TILE_PAD
 from sclle_basicsr.losses.scl_losses import SCLLosses
 from sclle_basicsr.metrics import metric_inputs
+from sclle_basicsr.metrics.unscorable import mean_or_nan, score_or_none, size_problem
 from sclle_basicsr.models.atomic_checkpoints import AtomicCheckpointsMixin
 from sclle_basicsr.models.training_setup import (
     amp_dtype,
@@ -27,7 +27,8 @@ from sclle_basicsr.models.training_setup import (
     set_tf32,
     trust_dataset_label_checks,
 )
-from sclle_basicsr.unscorable import mean_or_nan, score_or_none, size_problem
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.checkpoints import InvalidWeightsError, check_weights
 
 
 @MODEL_REGISTRY.register()
@@ -83,7 +84,8 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     def test(self):
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         val_opt = self.opt.get('val') or {}
-        self.output = enhance_tensor(net, self.lq, tile=val_opt.get('tile', 0), tile_pad=val_opt.get('tile_pad', 8),
+        self.output = enhance_tensor(net, self.lq, tile=val_opt.get('tile', 0),
+                                     tile_pad=val_opt.get('tile_pad', TILE_PAD),
                                      precision=val_opt.get('precision', 'fp32'),
                                      backend=val_opt.get('backend', 'torch' if self.is_train else 'auto'))
         if getattr(self, '_validation', None) is not None:

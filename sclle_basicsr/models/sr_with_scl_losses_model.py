@@ -14,19 +14,20 @@ BATCH_SOURCES = {'pos': 'dataroot_pos', 'neg': 'dataroot_neg', 'label': 'dataroo
 
 @MODEL_REGISTRY.register()
 class SRWithSCLLossesModel(AtomicCheckpointsMixin, SRModel):
-    """SRModel (optional pixel / perceptual losses against gt) plus the SCL-LLE losses of ``train: scl_losses:``.
+    """SRModel (optional pixel / perceptual losses against gt) plus the SCL-LLE losses, configured under ``train:``
+    exactly as in :class:`SCLLLEModel` (one option shape for both models), beside ``pixel_opt``.
 
-    ``scl_losses`` takes :class:`SCLLosses` options (``contrastive_opt``, ``semantic_opt``, ``retention_opt``,
-    ``color_opt`` with ``smooth_weight: 0``, ``vgg_opt``, ``segmentor_opt``).  pred = the network output, lq = the
+    The keys are :class:`SCLLosses`' (``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt``
+    with ``smooth_weight: 0``, ``vgg_opt``, ``segmentor_opt``).  pred = the network output, lq = the
     input (bilinearly resized to the output size when the network changes the size); ``pos``, ``neg``, ``label``
     come from the batch (:class:`PairedContrastiveDataset` gives them with gt).  Curve maps are not available
     here.  ``pixel_opt`` / ``perceptual_opt`` are optional: the SCL losses alone are a valid objective.
     """
 
     def init_training_settings(self):
-        self.scl_losses = SCLLosses(self.opt['train'].get('scl_losses')).to(self.device)
+        self.scl_losses = SCLLosses(self.opt['train']).to(self.device)
         if 'curves' in self.scl_losses.required_inputs:
-            raise ValueError('train.scl_losses.color_opt: a generic network gives no curve maps; set smooth_weight: 0 '
+            raise ValueError('train.color_opt: a generic network gives no curve maps; set smooth_weight: 0 '
                              '(or train DCENet with SCLLLEModel)')
         try:
             super().init_training_settings()
@@ -48,11 +49,12 @@ class SRWithSCLLossesModel(AtomicCheckpointsMixin, SRModel):
         if (self.cri_pix or self.cri_perceptual) and not self.batch_has_gt:
             raise ValueError('SRWithSCLLossesModel: pixel_opt / perceptual_opt compare with gt, but the training '
                              'batches have none; use PairedContrastiveDataset (option dataroot_gt) or drop those '
-                             'losses and train on train.scl_losses alone')
+                             'losses and train on the SCL losses alone')
         missing = sorted(self.scl_losses.required_inputs - {'lq'} - set(self.scl_inputs))
         if missing:
-            raise ValueError(f'SRWithSCLLossesModel: train.scl_losses needs {missing} in the training batches; give '
-                             f'the dataset {[BATCH_SOURCES[k] for k in missing]} (PairedContrastiveDataset)')
+            raise ValueError(f'SRWithSCLLossesModel: the SCL losses under train: need {missing} in the training '
+                             f'batches; give the dataset {[BATCH_SOURCES[k] for k in missing]}'
+                             ' (PairedContrastiveDataset)')
 
     def optimize_parameters(self, current_iter):
         self.check_batch()

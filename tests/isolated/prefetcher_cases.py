@@ -12,7 +12,7 @@ import torch
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, PrefetchDataLoader
 from torch.utils.data import DataLoader, Dataset
 
-from sclle_basicsr.prefetchers import ClosingCPUPrefetcher, close_all
+from sclle_basicsr.runner.prefetchers import ClosingCPUPrefetcher, close_all
 
 
 class Numbers(Dataset):

@@ -1,11 +1,11 @@
 """The project's own trained weights, in ``model_zoo/`` (shipped in the package, see
-:mod:`sclle_basicsr.package_files`): bare DCE-Net state dicts (the EMA weights), each with the command that trained
-it, its NIQE per set through the Table 1 protocol and its sha256, kept in ``model_zoo/index.json``;
+:mod:`sclle_basicsr.utils.package_files`): bare DCE-Net state dicts (the EMA weights), each with the command that
+trained it, its NIQE per set through the Table 1 protocol and its sha256, kept in ``model_zoo/index.json``;
 ``model_zoo/README.md`` is generated from that index, so the table cannot drift from it.
 
-    python -m sclle_basicsr.model_zoo add --study_dir experiments/ablation_study --method full_wo_Lsc \\
+    python -m sclle_basicsr.study.model_zoo add --study_dir experiments/ablation_study --method full_wo_Lsc \\
         --name sclle_full_recipe_wo_Lsc --command "python scripts/run_ablation_study.py"
-    python -m sclle_basicsr.model_zoo verify [--names ...] [--max_images N]   # sha256, then NIQE recomputed
+    python -m sclle_basicsr.study.model_zoo verify [--names ...] [--max_images N]   # sha256, then NIQE recomputed
 
 ``add`` takes the weights and NIQE a study scored (``<study_dir>/niqe/<method>.json``) and refuses a checkpoint
 that changed since it was scored.  ``verify`` checks every file's sha256 and recomputes NIQE from the committed
@@ -21,12 +21,12 @@ import torch
 import yaml
 
 from sclle_basicsr import evaluation as ev
-from sclle_basicsr.ablation_study import sha256_of
-from sclle_basicsr.assets import asset_path
-from sclle_basicsr.atomic_files import write_atomic
 from sclle_basicsr.inference import read_dcenet_state_dict
-from sclle_basicsr.inference.checkpoints import CheckpointError
-from sclle_basicsr.package_files import ZOO_DIR
+from sclle_basicsr.study.ablation_study import sha256_of
+from sclle_basicsr.utils.assets import asset_path
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.checkpoints import CheckpointError
+from sclle_basicsr.utils.package_files import ZOO_DIR
 
 INDEX, README = 'index.json', 'README.md'
 TOLERANCE = 0.005  # NIQE is logged with 4 decimals; other CPUs round convolutions differently
@@ -64,8 +64,9 @@ def readme(entries):
              'DCE-Net weights trained by this project: bare state dicts of the EMA weights, loadable by `sclle-enhance '
              '--model_path`, `Enhancer` and `pretrain_network_g` (with `param_key_g: ~`). NIQE (lower is better) is '
              'the Table 1 protocol (`scripts/eval_table1_niqe.py`) on the five sets of the shared assets. This file is '
-             'generated from `index.json` by `python -m sclle_basicsr.model_zoo add`; '
-             '`python -m sclle_basicsr.model_zoo verify` checks every sha256 and recomputes the NIQE from these files. '
+             'generated from `index.json` by `python -m sclle_basicsr.study.model_zoo add`; '
+             '`python -m sclle_basicsr.study.model_zoo verify` checks every sha256 and recomputes the NIQE from these '
+             'files. '
              'How the runs were made and what they show: `docs/reproduction.md`.', '',
              '| file | trained by | iterations | ' + ' | '.join(sets) + ' | sha256 |',
              '|---|---|---|' + '---|' * len(sets) + '---|']

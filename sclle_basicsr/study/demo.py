@@ -2,7 +2,7 @@
 SCL-LLE training on CPU through BasicSR's runner (``python -m sclle_basicsr.train``), then a contact sheet and the
 loss curves.
 
-    python -m sclle_basicsr.demo [--total_iter N]      (in a checkout: make demo, or python scripts/run_demo.py)
+    python -m sclle_basicsr.study.demo [--total_iter N]      (in a checkout: make demo, or python scripts/run_demo.py)
 
 Nothing is downloaded, so the demo runs on a machine without network or the shared assets, from a checkout or an
 installed package: it writes ``demo_data/`` (inputs) and ``experiments/SCLLLE_demo/`` (BasicSR's run folder; the
@@ -21,11 +21,11 @@ import cv2
 import numpy as np
 import yaml
 
-from sclle_basicsr.assets import asset_path
-from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.contact_sheet import validation_sheet, write_sheet
-from sclle_basicsr.package_files import option_file
-from sclle_basicsr.training_log import plot_losses, read_run_losses
+from sclle_basicsr.runner.training_log import plot_losses, read_run_losses
+from sclle_basicsr.study.contact_sheet import validation_sheet, write_sheet
+from sclle_basicsr.utils.assets import asset_path
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.package_files import option_file
 
 OPTIONS = option_file('train/train_SCLLLE_demo.yml')
 RUN_NAME = 'SCLLLE_demo'

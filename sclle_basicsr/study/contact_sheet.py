@@ -6,8 +6,8 @@ import re
 import cv2
 import numpy as np
 
-from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.image_files import list_images
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.image_files import list_images
 
 
 def labelled_row(tiles, height=200):

@@ -7,7 +7,7 @@ number belongs (YAML reads ``1e-3`` as a string) fails at the first step, naming
 
 * datasets of this plugin (their own keys plus the ones BasicSR's loader reads),
 * networks of this plugin (``network_g: {type: DCENet}``; the keyword arguments of the class),
-* losses of this plugin, as any ``*_opt`` of any model or inside ``scl_losses``, with their ``vgg`` /
+* losses of this plugin, as any ``*_opt`` of any model, with their ``vgg`` /
   ``segmentor`` options and the shared ``vgg_opt`` / ``segmentor_opt``,
 * the ``train:`` and ``val:`` sections of this plugin's models.
 
@@ -17,7 +17,7 @@ import difflib
 import inspect
 import re
 
-from sclle_basicsr.run_errors import RunError
+from sclle_basicsr.utils.run_errors import RunError
 
 INT, NUMBER, BOOL, STR, LIST, DICT, NULL = 'an integer', 'a number', 'true or false', 'a string', 'a list', \
     'a mapping', '~'
@@ -88,11 +88,9 @@ MODEL_SECTIONS = {
         'val': {**_BASICSR_VAL, 'tile': (INT, ), 'tile_pad': (INT, ), 'precision': (STR, ), 'backend': (STR, )},
     },
     'SRWithSCLLossesModel': {
-        'train': {**_BASICSR_TRAIN, 'pixel_opt': (DICT, NULL), 'perceptual_opt': (DICT, NULL),
-                  'scl_losses': (DICT, )},
+        'train': {**_BASICSR_TRAIN, **_SCL_LOSSES, 'pixel_opt': (DICT, NULL), 'perceptual_opt': (DICT, NULL)},
     },
 }
-SCL_LOSSES_BLOCKS = {'SRWithSCLLossesModel': 'scl_losses'}  # where a model takes SCLLosses options
 AMP_OPTIONS = {'dtype': (STR, )}
 
 
@@ -249,9 +247,5 @@ def check_options(opt, source='options'):
         check.losses('train', train)
         if isinstance(train.get('amp'), dict) and 'train' in sections:
             check.section('train.amp', train['amp'], AMP_OPTIONS, 'train.amp')
-        block = SCL_LOSSES_BLOCKS.get(model.__name__) if model is not None else None
-        if block and isinstance(train.get(block), dict):
-            check.section(f'train.{block}', train[block], _SCL_LOSSES, 'SCLLosses')
-            check.losses(f'train.{block}', train[block])
     if check.problems:
         raise OptionsError(f'{source}: ' + '; '.join(check.problems))

@@ -1,23 +1,23 @@
-"""What :func:`~sclle_basicsr.basicsr_runner.prepare_basicsr_runner` puts around BasicSR's runners before they
+"""What :func:`~sclle_basicsr.runner.basicsr_runner.prepare_basicsr_runner` puts around BasicSR's runners before they
 touch anything, and around the training loop:
 
-* the options are checked (:mod:`sclle_basicsr.option_checks`) right after BasicSR parses them: a mistyped key or
+* the options are checked (:mod:`.option_checks`) right after BasicSR parses them: a mistyped key or
   a wrong type is one error before any folder is made or archived;
-* the run's folder (``experiments/<name>``, ``results/<name>`` for tests) is locked (:mod:`sclle_basicsr.run_lock`)
+* the run's folder (``experiments/<name>``, ``results/<name>`` for tests) is locked (:mod:`.run_lock`)
   before BasicSR would rename an existing one: a second run under one name is refused instead of archiving the
   folder the first is still writing into;
-* training gets SIGINT / SIGTERM handling (:mod:`sclle_basicsr.training_stop`) and prefetchers that close their
-  data workers (:mod:`sclle_basicsr.prefetchers`);
-* errors of those kinds are one line without a traceback (:mod:`sclle_basicsr.run_errors`).
+* training gets SIGINT / SIGTERM handling (:mod:`sclle_basicsr.runner.training_stop`) and prefetchers that close their
+  data workers (:mod:`sclle_basicsr.runner.prefetchers`);
+* errors of those kinds are one line without a traceback (:mod:`sclle_basicsr.utils.run_errors`).
 
 Each replaces a name in ``basicsr.train`` / ``basicsr.test``, as the resume fixes do; BasicSR's modules themselves
 are unchanged and nothing happens at import.
 """
-from sclle_basicsr.option_checks import check_options
-from sclle_basicsr.prefetchers import ClosingCPUPrefetcher, StoppableCUDAPrefetcher
-from sclle_basicsr.run_errors import install_one_line_errors
-from sclle_basicsr.run_lock import hold_folder
-from sclle_basicsr.training_stop import STOP
+from sclle_basicsr.runner.option_checks import check_options
+from sclle_basicsr.runner.prefetchers import ClosingCPUPrefetcher, StoppableCUDAPrefetcher
+from sclle_basicsr.runner.run_lock import hold_folder
+from sclle_basicsr.runner.training_stop import STOP
+from sclle_basicsr.utils.run_errors import install_one_line_errors
 
 
 def _parse_and_guard(root_path, is_train):

@@ -25,22 +25,17 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 from sclle_basicsr import evaluation as ev
-from sclle_basicsr.assets import ENV_VAR, asset_path
-from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.basicsr_runner import run_pipeline
-from sclle_basicsr.image_files import list_images
 from sclle_basicsr.inference.backends import native_bf16
-from sclle_basicsr.package_files import option_file
+from sclle_basicsr.runner.basicsr_runner import run_pipeline
+from sclle_basicsr.study.ablations import ABLATIONS, ablated
+from sclle_basicsr.utils.assets import ENV_VAR, asset_path
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.image_files import list_images
+from sclle_basicsr.utils.package_files import option_file
 
 BASE_OPTIONS = option_file('train/train_SCLLLE_assets_cpu.yml')
-RUNS = {  # run -> what it leaves out (Table 3's row)
-    'full_wo_Lsc': 'the full recipe without L_sc',
-    'wo_Lc': 'without the contrastive loss L_c',
-    'wo_Lfr': 'without the feature retention loss L_fr',
-    'wo_neg': 'without negative samples',
-    'wo_over_neg': 'without over-exposed negatives',
-    'wo_under_neg': 'without under-exposed negatives',
-}
+FULL = 'full_wo_Lsc'  # the recipe itself: no L_sc on CPU (no Cityscapes segmentor offline)
+RUNS = {FULL: 'the full recipe without L_sc', **{k: v for k, v in ABLATIONS.items() if k != 'wo_Lsc'}}
 INPUT, SCLLE_RELEASED, ZERODCE_RELEASED = 'input', 'sclle_released', 'zerodce_released'
 REFERENCE_WEIGHTS = {SCLLE_RELEASED: ('weights', 'sclle_official.pth'),
                      ZERODCE_RELEASED: ('weights', 'zerodce_official.pth')}
@@ -180,21 +175,8 @@ def run_options(common, run):
     """One run's options: ``common`` with the run's name and the one change the run's name says."""
     if run not in RUNS:
         raise StudyError(f'unknown run {run!r} (--runs): choose from {", ".join(RUNS)}')
-    opt = copy.deepcopy(common)
+    opt = copy.deepcopy(common) if run == FULL else ablated(common, run)
     opt['name'] = f'ablation_{run}'
-    train, train_set = opt['train'], opt['datasets']['train']
-    under, over = common['datasets']['train']['dataroot_neg']
-    if run == 'wo_Lc':
-        del train['contrastive_opt']
-    elif run == 'wo_Lfr':
-        del train['retention_opt']
-    elif run == 'wo_neg':
-        train_set['dataroot_neg'] = None
-        train['contrastive_opt']['use_negatives'] = False
-    elif run == 'wo_over_neg':
-        train_set['dataroot_neg'] = [under]
-    elif run == 'wo_under_neg':
-        train_set['dataroot_neg'] = [over]
     return opt
 
 
@@ -295,7 +277,7 @@ def write_table3(study_dir, scores, sets, budget):
 
 
 def write_compare_sheet(path, images, methods, height=240):
-    from sclle_basicsr.contact_sheet import enhancer_sheet, write_sheet
+    from sclle_basicsr.study.contact_sheet import enhancer_sheet, write_sheet
     write_sheet(path, enhancer_sheet(images, methods, height))
     return path
 

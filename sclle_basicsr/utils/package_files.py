@@ -4,8 +4,8 @@ In a checkout they are the top-level ``options/`` and ``model_zoo/`` (``sclle_ba
 wheel holds copies, so an installed package reaches them too.  Option files are read where they are; to edit one,
 copy them into your working directory first:
 
-    python -m sclle_basicsr.package_files list                 # the shipped option files, one path a line
-    python -m sclle_basicsr.package_files copy-options [DEST]  # into DEST (default ./options), never overwriting
+    python -m sclle_basicsr.utils.package_files list                 # the shipped option files, one path a line
+    python -m sclle_basicsr.utils.package_files copy-options [DEST]  # into DEST (default ./options), never overwriting
 
 Their relative paths (``demo_data/``, ``experiments/``, ``../shared/assets``) are relative to the working directory,
 which is also where BasicSR's runners write (``python -m sclle_basicsr.train`` / ``test``).
@@ -15,9 +15,9 @@ import os
 import os.path as osp
 import sys
 
-from sclle_basicsr.atomic_files import write_atomic
+from sclle_basicsr.utils.atomic_files import write_atomic
 
-FILES_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'files')
+FILES_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'files')
 OPTIONS_DIR = osp.join(FILES_DIR, 'options')
 ZOO_DIR = osp.join(FILES_DIR, 'model_zoo')
 

@@ -2,7 +2,7 @@
 
 BasicSR's loop has no stop: SIGTERM ends the process at once, losing everything since the last periodic state,
 and Ctrl-C prints a traceback from wherever the loop was.  Here the first signal only asks to stop; before the
-next batch is handed out (:class:`~sclle_basicsr.prefetchers.ClosingCPUPrefetcher` calls :meth:`before_batch`),
+next batch is handed out (:class:`~sclle_basicsr.runner.prefetchers.ClosingCPUPrefetcher` calls :meth:`before_batch`),
 the data workers are closed, the networks and the training state of the last finished iteration are saved as a
 periodic save would (``models/net_g_N.pth``, ``training_states/N.state``), and the process exits with status
 128 + the signal number (130 for SIGINT, 143 for SIGTERM) after one line saying what was saved and how to resume

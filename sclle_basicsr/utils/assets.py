@@ -5,7 +5,7 @@ Tests, benchmarks and the demo reach assets only through here, and skip or fail 
 import os
 import os.path as osp
 
-REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
+REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir, osp.pardir))
 ENV_VAR = 'SCLLE_ASSETS'
 
 

@@ -23,8 +23,8 @@ Why each fix exists:
   epoch at the wrong sample; :func:`load_resume_state` refuses it, naming the state and the option.
 
 The option checks, the lock on the run's folder, the stop on SIGINT / SIGTERM and the prefetchers that close
-their workers (and copy the negatives to the GPU ahead of the step): :mod:`sclle_basicsr.run_guards`, installed by
-the same call.
+their workers (and copy the negatives to the GPU ahead of the step): :mod:`sclle_basicsr.runner.run_guards`,
+installed by the same call.
 """
 import argparse
 import importlib
@@ -40,11 +40,11 @@ import yaml
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils import check_resume, dist_util, get_root_logger
 
-from sclle_basicsr.atomic_files import remove_stale_temporaries
 from sclle_basicsr.models.atomic_checkpoints import batch_layout
-from sclle_basicsr.run_errors import RunError
-from sclle_basicsr.run_guards import install_run_guards
-from sclle_basicsr.training_stop import STOP
+from sclle_basicsr.runner.run_guards import install_run_guards
+from sclle_basicsr.runner.training_stop import STOP
+from sclle_basicsr.utils.atomic_files import remove_stale_temporaries
+from sclle_basicsr.utils.run_errors import RunError
 
 
 def prepare_basicsr_runner():
@@ -52,7 +52,7 @@ def prepare_basicsr_runner():
 
     ``basicsr.train`` gets :func:`load_resume_state` and :class:`ResumableEnlargedSampler`;
     ``basicsr.utils.options`` (whose ``parse_options`` starts the process group) gets :func:`init_dist`; then
-    :func:`~sclle_basicsr.run_guards.install_run_guards`.
+    :func:`~sclle_basicsr.runner.run_guards.install_run_guards`.
     """
     import basicsr.train
     import basicsr.utils.options
@@ -291,7 +291,7 @@ def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200, env
     """
     import re
 
-    cmd = [sys.executable, '-m', 'sclle_basicsr.basicsr_runner', pipeline, root, *args]
+    cmd = [sys.executable, '-m', 'sclle_basicsr.runner.basicsr_runner', pipeline, root, *args]
     tail = []
     # the working directory is the caller's: relative paths in option files are relative to it, as for train.py
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -304,14 +304,14 @@ def run_pipeline(pipeline, root, args, show=None, log=print, keep_lines=200, env
 
 
 def main(argv=None):
-    """``python -m sclle_basicsr.basicsr_runner train|test ROOT [--import MODULE ...] -opt FILE [BasicSR options]``.
+    """``python -m sclle_basicsr.runner.basicsr_runner train|test ROOT [--import MODULE ...] -opt FILE [...]``.
 
     ``--import MODULE`` (repeatable) imports a module before the options are read, so that the archs, models or
     datasets it registers (your own) can be named in them.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ('train', 'test'):
-        sys.exit('usage: python -m sclle_basicsr.basicsr_runner train|test ROOT [--import MODULE ...] -opt FILE '
+        sys.exit('usage: python -m sclle_basicsr.runner.basicsr_runner train|test ROOT [--import MODULE ...] -opt FILE '
                  '[BasicSR options]')
     pipeline, root = argv[0], osp.abspath(argv[1])
     import sclle_basicsr  # noqa: F401  (registers the archs, datasets, losses and models)

@@ -14,7 +14,7 @@ import contextlib
 import os
 import os.path as osp
 
-from sclle_basicsr.run_errors import RunError
+from sclle_basicsr.utils.run_errors import RunError
 
 try:
     import fcntl

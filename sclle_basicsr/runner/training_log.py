@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from sclle_basicsr.atomic_files import write_atomic
+from sclle_basicsr.utils.atomic_files import write_atomic
 
 
 def parse_losses(log_text):

@@ -2,7 +2,7 @@
 
 A :class:`RunError` is a fault of the run's options or surroundings (a mistyped option, a folder another run holds,
 a full disk) whose message already names the file or option and what to do; a traceback would only bury it.
-:func:`install_one_line_errors` (called by :func:`~sclle_basicsr.basicsr_runner.prepare_basicsr_runner`) prints
+:func:`install_one_line_errors` (called by :func:`~sclle_basicsr.runner.basicsr_runner.prepare_basicsr_runner`) prints
 such an error as ``<prog>: error: <message>``, also into BasicSR's log when it has one, and the process exits with
 status 1.  Every other exception keeps Python's traceback.
 """

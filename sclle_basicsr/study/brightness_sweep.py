@@ -12,8 +12,8 @@ import json
 import numpy as np
 import torch
 
-from sclle_basicsr.atomic_files import write_atomic
-from sclle_basicsr.image_files import list_images
+from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.image_files import list_images
 
 GAINS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0, 10.0, 15.0, 25.0)
 
