@@ -1,0 +1,129 @@
+"""Video files enhanced end to end, streaming: packets are demuxed and decoded one at a time, frames enhanced in
+batches of ``batch`` through the same :class:`~sclle_basicsr.inference.Enhancer` as images (precision, backend and
+tiling alike), encoded and muxed as they come, so memory stays bounded whatever the length.  Timestamps (variable
+frame rates included), the rotation and the colour tags are kept; audio is remuxed untouched
+(:mod:`.video_output`).  The output is written through :func:`~sclle_basicsr.atomic_files.atomic_open`: a failed
+or killed run leaves no partial file.  PyAV is the optional ``video`` extra."""
+import contextlib
+import dataclasses
+
+import numpy as np
+import torch
+
+from sclle_basicsr.atomic_files import atomic_open
+from sclle_basicsr.enhance.video_output import VideoError, VideoSink, import_av
+
+
+@dataclasses.dataclass
+class VideoOptions:
+    codec: str = 'libx264'
+    crf: int = 18
+    batch: int = 4
+    smoothing: float = 0.0
+
+
+def check_video_codec(name):
+    """A usage-error message when ``name`` is not a video encoder of this PyAV build, else ``None``."""
+    av = import_av()
+    try:
+        codec = av.codec.Codec(name, 'w')
+    except (av.FFmpegError, ValueError):
+        return f'--video_codec {name}: no such encoder in this PyAV build (e.g. libx264, libx265, libvpx-vp9, mpeg4)'
+    if codec.type != 'video':
+        return f'--video_codec {name} is a {codec.type} encoder, not a video one'
+    return None
+
+
+def enhance_frames(enhancer, rgb):
+    """``rgb`` ((N, H, W, 3) uint8) enhanced as one batch, same shape and dtype."""
+    with torch.inference_mode():
+        x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)
+        y = enhancer.enhance_tensor(x)
+        return y.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def enhance_video(enhancer, path, out_path, muxer, options=None, replace=True, progress=None):
+    """Enhance the video ``path`` into ``out_path`` (FFmpeg ``muxer``, e.g. 'mp4'); returns ``(frames, notes,
+    megapixels)``.
+
+    ``replace``: see :func:`~sclle_basicsr.atomic_files.atomic_open`; ``progress(total)``: a bar (``update(n)``,
+    ``close()``) counting frames, ``total`` None when the container does not say.  A file that cannot be
+    demuxed or decoded, or that ends before the frames its index promises, raises :class:`VideoError`.
+    """
+    av = import_av()
+    options = options or VideoOptions()
+    try:
+        source = av.open(path, metadata_errors='replace')
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise VideoError(f'cannot read {path}: {err}') from None
+    with source:
+        if not source.streams.video:
+            raise VideoError(f'{path} has no video stream')
+        video = source.streams.video[0]
+        video.thread_type = 'AUTO'
+        bar = progress(video.frames or None) if progress else None
+        try:
+            with atomic_open(out_path, 'wb', replace=replace) as file:
+                sink = VideoSink(file, muxer, source, options, out_path)
+                with _closing(sink):
+                    frames = _transcode(enhancer, source, video, sink, options, bar, path)
+        except av.FFmpegError as err:  # reading errors are VideoErrors already: this is the output's
+            raise VideoError(f'cannot write {out_path}: {err}') from None
+        finally:
+            if bar is not None:
+                bar.close()
+    return frames, sink.notes, frames * sink.width * sink.height / 1e6
+
+
+@contextlib.contextmanager
+def _closing(sink):
+    """Close ``sink`` (trailer written) on success; on failure close it too but let the first error through."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            sink.close()
+        raise
+    sink.close()
+
+
+def _transcode(enhancer, source, video, sink, options, bar, path):
+    """The demux-decode-enhance-encode loop; returns the number of frames written."""
+    av = import_av()
+    audio = set(s.index for s in source.streams.audio)
+    packets = source.demux(video, *source.streams.audio)
+    batch, decoded = [], 0
+
+    def flush():
+        rgb = np.stack([sink.frame_pixels(f) for f in batch])
+        sink.write_frames(enhance_frames(enhancer, rgb), [f.pts for f in batch])
+        if bar is not None:
+            bar.update(len(batch))
+        batch.clear()
+
+    while True:
+        try:
+            packet = next(packets, None)
+            frames = [] if packet is None or packet.stream.index in audio else video.decode(packet)
+        except av.FFmpegError as err:
+            raise VideoError(f'cannot read {path} past frame {decoded}: {err}') from None
+        if packet is None:
+            break
+        if packet.stream.index in audio:
+            sink.audio_packet(packet)
+        for frame in frames:
+            if not sink.started:
+                sink.start(video, frame)
+            decoded += 1
+            batch.append(frame)
+            if len(batch) >= options.batch:
+                flush()
+    if batch:
+        flush()
+    if not decoded:
+        raise VideoError(f'no frame of {path} could be decoded')
+    if video.frames and decoded < video.frames:
+        raise VideoError(f'{path} is truncated or damaged: {decoded} of the {video.frames} frames its index lists '
+                         'could be decoded')
+    sink.finish()
+    return decoded
