@@ -150,7 +150,7 @@ def test_failure_mid_video_leaves_nothing_and_the_batch_goes_on(tmp_path, model_
 
 
 def test_sigkill_mid_video_leaves_no_partial_file(tmp_path, model_path):
-    src = make_video(tmp_path / 'long.mp4', count=400, size=(160, 120))
+    src = make_video(tmp_path / 'long.mp4', count=150, size=(160, 120))
     out = tmp_path / 'out'
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [sys.executable, '-m', 'sclle_basicsr.enhance', '-i', src, '-o', str(out), '--model_path', model_path,
@@ -169,7 +169,7 @@ def test_sigkill_mid_video_leaves_no_partial_file(tmp_path, model_path):
     rerun = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert 'temporary file of an interrupted run' in rerun.stderr and os.listdir(out) == ['long.mp4']
-    assert len(decode(out / 'long.mp4')[0]) == 400
+    assert len(decode(out / 'long.mp4')[0]) == 150
 
 
 def test_progress_counts_frames_and_precision_reaches_the_frames(tmp_path, model_path):
@@ -227,3 +227,72 @@ def test_bdd_night_frames_video(tmp_path, capsys):
     assert audio_packets(tmp_path / 'out' / 'bdd_night.mp4') == audio_packets(src)
     with av.open(str(tmp_path / 'out' / 'bdd_night.mp4')) as c:
         assert c.streams.video[0].average_rate == Fraction(30000, 1001)
+
+
+def test_unreadable_and_truncated_videos_named_and_the_rest_processed(tmp_path, model_path, capsys):
+    src = tmp_path / 'in'
+    src.mkdir()
+    make_video(src / 'good.mp4', count=4)
+    (src / 'text.mp4').write_text('not a video')
+    for name in ('cut.mkv', 'cut.mp4', 'cut_old.avi'):  # the first half of a whole file
+        whole = make_video(tmp_path / name, count=30, codec='mpeg4' if name.endswith('avi') else 'libx264',
+                           audio=None if name.endswith('avi') else ('aac', 16000))
+        data = open(whole, 'rb').read()
+        (src / name).write_bytes(data[:len(data) // 2])
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 1
+    summary = capsys.readouterr().out
+    assert os.listdir(tmp_path / 'out') == ['good.mp4']
+    assert '1 video(s) (4 frames' in summary and '4 failed' in summary
+    failed = dict(line.strip().split(': ', 2)[1:] for line in summary.splitlines() if line.startswith('  failed:'))
+    assert set(failed) == {str(src / n) for n in ('text.mp4', 'cut.mkv', 'cut.mp4', 'cut_old.avi')}
+    assert 'cannot read' in failed[str(src / 'text.mp4')] and 'cannot read' in failed[str(src / 'cut.mp4')]
+    assert 'truncated' in failed[str(src / 'cut.mkv')] and 's its container states' in failed[str(src / 'cut.mkv')]
+    avi = failed[str(src / 'cut_old.avi')]
+    assert 'frames its index lists' in avi or 'cannot read' in avi
+
+
+def test_no_audio_and_variable_frame_rate(tmp_path, model_path):
+    pts = [0, 1, 2, 5, 6, 7, 15, 16, 30, 31]  # frames 40 ms to 560 ms apart (1/25 s units)
+    src = make_video(tmp_path / 'vfr.mp4', count=10, pts=pts, time_base='1/25')
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path, '--video_batch', '3']) == 0
+    out = tmp_path / 'out' / 'vfr.mp4'
+    _, pts_in, _, (tb_in, *_) = decode(src)
+    _, pts_out, _, (tb_out, *_) = decode(out)
+    assert [p * tb_out for p in pts_out] == [p * tb_in for p in pts_in] == [Fraction(p, 25) for p in pts]
+    assert audio_packets(out) == (None, [])
+
+
+def test_odd_size_padded_to_even(tmp_path, model_path, enhancer, capsys):
+    # yuv444p holds odd sizes; the yuv420p output cannot: one column and one row are repeated
+    src = make_video(tmp_path / 'odd.mp4', count=3, size=(321, 241), pix_fmt='yuv444p', crf=0)
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path, '--video_crf', '0']) == 0
+    assert 'padded to 322x242' in capsys.readouterr().err
+    frames_in, *_ = decode(src)
+    frames_out, _, _, (_, _, width, height) = decode(tmp_path / 'out' / 'odd.mp4')
+    assert (width, height) == (322, 242)
+    expected = enhancer.enhance(frames_in[0]).astype(int)
+    assert np.abs(frames_out[0][:241, :321].astype(int) - expected).mean() < 2
+    assert np.abs(frames_out[0][241, :321].astype(int) - expected[240]).mean() < 3  # the repeated row
+
+
+def test_ten_bit_input_written_as_8_bit_and_said(tmp_path, model_path, capsys):
+    src = make_video(tmp_path / 'ten.mkv', count=3, pix_fmt='yuv420p10le')
+    with av.open(src) as c:
+        assert c.streams.video[0].format.name == 'yuv420p10le'
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 0
+    assert 'yuv420p10le input (10-bit) written as 8-bit yuv420p' in capsys.readouterr().err
+    with av.open(str(tmp_path / 'out' / 'ten.mkv')) as c:
+        assert c.streams.video[0].format.name == 'yuv420p' and len(list(c.decode(video=0))) == 3
+
+
+def test_file_without_video_stream_named(tmp_path, model_path, capsys):
+    src = tmp_path / 'sound.mkv'
+    with av.open(str(src), 'w') as out:  # audio only
+        stream = out.add_stream('aac', rate=16000, layout='mono')
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format='flt', layout='mono')
+        frame.sample_rate, frame.pts = 16000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 1
+    assert f'{src} has no video stream' in capsys.readouterr().out
+    assert os.listdir(tmp_path / 'out') == []

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from sclle_basicsr.atomic_files import atomic_open
-from sclle_basicsr.enhance.video_output import VideoError, VideoSink, import_av
+from sclle_basicsr.enhance.video_output import VideoError, VideoSink, describe_av_error, import_av
 
 
 @dataclasses.dataclass
@@ -55,7 +55,7 @@ def enhance_video(enhancer, path, out_path, muxer, options=None, replace=True, p
     try:
         source = av.open(path, metadata_errors='replace')
     except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
-        raise VideoError(f'cannot read {path}: {err}') from None
+        raise VideoError(f'cannot read {path}: {describe_av_error(err)}') from None
     with source:
         if not source.streams.video:
             raise VideoError(f'{path} has no video stream')
@@ -68,7 +68,7 @@ def enhance_video(enhancer, path, out_path, muxer, options=None, replace=True, p
                 with _closing(sink):
                     frames = _transcode(enhancer, source, video, sink, options, bar, path)
         except av.FFmpegError as err:  # reading errors are VideoErrors already: this is the output's
-            raise VideoError(f'cannot write {out_path}: {err}') from None
+            raise VideoError(f'cannot write {out_path}: {describe_av_error(err)}') from None
         finally:
             if bar is not None:
                 bar.close()
@@ -92,7 +92,7 @@ def _transcode(enhancer, source, video, sink, options, bar, path):
     av = import_av()
     audio = set(s.index for s in source.streams.audio)
     packets = source.demux(video, *source.streams.audio)
-    batch, decoded = [], 0
+    batch, decoded, first_pts, last_pts = [], 0, None, None
 
     def flush():
         rgb = np.stack([sink.frame_pixels(f) for f in batch])
@@ -106,7 +106,7 @@ def _transcode(enhancer, source, video, sink, options, bar, path):
             packet = next(packets, None)
             frames = [] if packet is None or packet.stream.index in audio else video.decode(packet)
         except av.FFmpegError as err:
-            raise VideoError(f'cannot read {path} past frame {decoded}: {err}') from None
+            raise VideoError(f'cannot read {path} past frame {decoded}: {describe_av_error(err)}') from None
         if packet is None:
             break
         if packet.stream.index in audio:
@@ -115,6 +115,8 @@ def _transcode(enhancer, source, video, sink, options, bar, path):
             if not sink.started:
                 sink.start(video, frame)
             decoded += 1
+            first_pts = frame.pts if first_pts is None else first_pts
+            last_pts = frame.pts if frame.pts is not None else last_pts
             batch.append(frame)
             if len(batch) >= options.batch:
                 flush()
@@ -125,5 +127,31 @@ def _transcode(enhancer, source, video, sink, options, bar, path):
     if video.frames and decoded < video.frames:
         raise VideoError(f'{path} is truncated or damaged: {decoded} of the {video.frames} frames its index lists '
                          'could be decoded')
+    _check_duration(video, first_pts, last_pts, path)
     sink.finish()
     return decoded
+
+
+def _check_duration(video, first_pts, last_pts, path):
+    """Refuse a video whose frames end well before the duration its container states (a cut Matroska file has
+    no frame count, but keeps its header's duration)."""
+    declared = _declared_seconds(video)
+    if declared is None or first_pts is None or last_pts is None or not video.time_base:
+        return
+    period = 1 / float(video.average_rate or video.guessed_rate or 25)
+    decoded = float((last_pts - first_pts) * video.time_base) + period
+    if decoded < declared - 2 * period - 0.01 * declared:
+        raise VideoError(f'{path} is truncated or damaged: its frames end at {decoded:.2f} s of the {declared:.2f} '
+                         's its container states')
+
+
+def _declared_seconds(video):
+    """The video stream's duration in seconds, from the stream or its Matroska ``DURATION`` tag; None if neither."""
+    if video.duration and video.time_base:
+        return float(video.duration * video.time_base)
+    tag = video.metadata.get('DURATION', '')
+    try:
+        hours, minutes, seconds = tag.split(':')
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None

@@ -26,6 +26,11 @@ def import_av():
     return av
 
 
+def describe_av_error(err):
+    """What went wrong in FFmpeg's words, without the file name PyAV appends (the caller names the file)."""
+    return getattr(err, 'strerror', None) or str(err)
+
+
 def _subsampling(pix_fmt):
     """``(horizontal, vertical)``: whether ``pix_fmt`` halves the chroma width / height (4:2:0 both)."""
     comps = import_av().VideoFormat(pix_fmt, 3, 3).components
@@ -156,7 +161,8 @@ class VideoSink:
         try:
             frames = decoder.decode(packet)
         except self.av.FFmpegError as err:
-            raise VideoError(f'audio stream #{packet.stream.index} cannot be decoded: {err}') from None
+            raise VideoError(f'audio stream #{packet.stream.index} cannot be decoded: {describe_av_error(err)}') \
+                from None
         for frame in frames:
             frame.pts = None  # the encoder counts samples itself
             self.container.mux(out.encode(frame))
