@@ -6,6 +6,16 @@ from fractions import Fraction
 import numpy as np
 
 
+def synthetic_still(width, height, seed=0):
+    """A dark RGB uint8 still of ``width`` x ``height`` with structure for an encoder and a curve to act on
+    (waves, a brighter block, noise), for clips where no photo is at hand."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = (30 + 20 * np.sin(xx / 9.0) + 15 * np.cos(yy / 7.0))[..., None] * np.array([1.0, 0.8, 0.6])
+    base[height // 7:height * 3 // 7, width // 8:width // 3] += 40
+    return np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+
+
 def pan_frames(image, size, count, step=4, gains=None):
     """``count`` RGB uint8 frames of ``size`` (width, height), a window panning ``step`` pixels a frame across
     ``image`` (H x W x 3 uint8, larger than ``size``; it bounces at the edges), each times ``gains[i]`` (an

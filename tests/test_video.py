@@ -18,7 +18,7 @@ from sclle_basicsr.atomic_files import is_temporary
 from sclle_basicsr.enhance import main
 from sclle_basicsr.enhance.video import VideoOptions, enhance_video
 from sclle_basicsr.inference import Enhancer
-from sclle_basicsr.video_samples import pan_frames, write_video
+from sclle_basicsr.video_samples import pan_frames, synthetic_still, write_video
 
 av = pytest.importorskip('av', reason='PyAV (the video extra) is not installed')
 
@@ -42,12 +42,8 @@ def enhancer(model_path):
 
 
 def scene(width=96, height=72, seed=0):
-    """A dark still, larger than the frames, with structure for the encoder (gradients, blocks, noise)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height + 40, 0:width + 60]
-    base = (30 + 20 * np.sin(xx / 9.0) + 15 * np.cos(yy / 7.0))[..., None] * np.array([1.0, 0.8, 0.6])
-    base[10:30, 20:50] += 40
-    return np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+    """A dark still larger than frames of ``width`` x ``height``, for them to pan across."""
+    return synthetic_still(width + 60, height + 40, seed)
 
 
 def make_video(path, count=12, size=(96, 72), **kwargs):
@@ -137,11 +133,11 @@ def test_failure_mid_video_leaves_nothing_and_the_batch_goes_on(tmp_path, model_
     real = video.enhance_frames
     calls = []
 
-    def failing(enhancer, rgb):  # the second batch of the first video fails
+    def failing(enhancer, rgb, smoother=None):  # the second batch of the first video fails
         calls.append(len(rgb))
         if len(calls) == 2:
             raise RuntimeError('enhancer crashed (simulated)')
-        return real(enhancer, rgb)
+        return real(enhancer, rgb, smoother)
 
     monkeypatch.setattr(video, 'enhance_frames', failing)
     assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path, '--video_batch', '4']) == 1
@@ -296,3 +292,61 @@ def test_file_without_video_stream_named(tmp_path, model_path, capsys):
     assert run(['-i', src, '-o', tmp_path / 'out', '--model_path', model_path]) == 1
     assert f'{src} has no video stream' in capsys.readouterr().out
     assert os.listdir(tmp_path / 'out') == []
+
+
+def test_flicker_figures_on_known_frames():
+    from sclle_basicsr.enhance.flicker import flicker_figures
+    frames = [np.full((4, 4, 3), v, np.uint8) for v in (100, 100, 200, 100)]
+    fig = flicker_figures(frames)
+    step = 100 / 255
+    assert fig['brightness_change'] == pytest.approx(2 * step / 3, rel=1e-4)
+    assert fig['brightness_change_rel'] == pytest.approx(2 * np.log(2) / 3, rel=1e-4)
+    assert fig['temporal_diff'] == pytest.approx(2 * step / 3, rel=1e-4)
+    assert fig['temporal_diff_rel'] == pytest.approx(fig['temporal_diff'] / (125 / 255), rel=1e-4)
+
+
+def test_brightness_smoother_damps_flicker_keeps_steady_frames_and_restarts_at_cuts():
+    from sclle_basicsr.enhance.temporal import BrightnessSmoother
+    frames = torch.full((6, 3, 4, 4), 0.3)
+    assert BrightnessSmoother(0.0)(frames) is frames
+    assert torch.allclose(BrightnessSmoother(0.8)(frames.clone()), frames)
+    flicker = torch.tensor([0.3, 0.36, 0.3, 0.24, 0.3, 0.36]).view(6, 1, 1, 1).expand(6, 3, 4, 4).contiguous()
+    smoothed = BrightnessSmoother(0.8)(flicker.clone()).mean((1, 2, 3))
+    assert (smoothed[1:] - smoothed[:-1]).abs().max() < 0.3 * (flicker[1:] - flicker[:-1]).abs().max()
+    smoother = BrightnessSmoother(0.8)
+    smoother(torch.full((3, 3, 4, 4), 0.1))
+    cut = torch.full((2, 3, 4, 4), 0.5)  # five times brighter: a new scene, left as it is
+    assert torch.equal(smoother(cut.clone()), cut)
+    with pytest.raises(ValueError, match='alpha'):
+        BrightnessSmoother(1.0)
+
+
+def test_temporal_smoothing_reduces_a_synthetic_flicker_and_zero_is_off(tmp_path, model_path, enhancer, capsys):
+    from sclle_basicsr.enhance.flicker import SCENARIOS, measure_clip
+    clip = list(pan_frames(scene(), (96, 72), 16, gains=SCENARIOS['flicker'](16)))
+    found = measure_clip(enhancer, clip, str(tmp_path), 'flicker', alphas=(0.0, 0.8))
+    (_, out0), (_, out8) = found[0.0], found[0.8]
+    assert out8['brightness_change_rel'] < 0.5 * out0['brightness_change_rel']
+    assert out8['brightness'] == pytest.approx(out0['brightness'], rel=0.05)  # the look kept
+    # --temporal_smoothing 0 is the run without the option, frame for frame (on the torch backend: ONNX Runtime's
+    # worker threads may round a value differently from run to run on a loaded machine)
+    src = make_video(tmp_path / 'v.mp4', count=6)
+    assert run(['-i', src, '-o', tmp_path / 'a', '--model_path', model_path, '--backend', 'torch']) == 0
+    assert run(['-i', src, '-o', tmp_path / 'b', '--model_path', model_path, '--backend', 'torch',
+                '--temporal_smoothing', '0']) == 0
+    a, b = decode(tmp_path / 'a' / 'v.mp4')[0], decode(tmp_path / 'b' / 'v.mp4')[0]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and len(a) == 6
+    assert run(['-i', src, '-o', tmp_path / 'c', '--model_path', model_path, '--temporal_smoothing', '1']) == 2
+    assert '--temporal_smoothing 1.0: ALPHA must lie in [0, 1)' in capsys.readouterr().err
+
+
+def test_measure_flicker_script(tmp_path, model_path, capsys):
+    from conftest import load_script
+    load_script('measure_flicker').main(['--model_path', model_path, '--stills', '1', '--frames', '5',
+                                         '--size', '64x36', '--alphas', '0', '0.8', '--threads', '1',
+                                         '--json', str(tmp_path / 'f.json')])
+    out = capsys.readouterr().out
+    assert 'synthetic pan' in out and '| flicker | 0.8 |' in out
+    import json
+    rows = json.loads((tmp_path / 'f.json').read_text())['synthetic pan']
+    assert [(r['scenario'], r['alpha']) for r in rows][:2] == [('steady', 0.0), ('steady', 0.8)]

@@ -62,6 +62,10 @@ def build_parser():
     p.add_argument('--video_crf', type=int, default=18,
                    help='constant rate factor of encoders that take one (lower = better; 18 looks lossless)')
     p.add_argument('--video_batch', type=int, default=4, help='video frames enhanced together')
+    p.add_argument('--temporal_smoothing', type=float, default=0.0, metavar='ALPHA',
+                   help='damp brightness flicker in videos: each frame\'s mean brightness is pulled towards a moving '
+                        'average (weight ALPHA of the past, in [0, 1); 0.8 ~ five frames); 0 (default) = off, '
+                        'see docs/video.md')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
 
@@ -79,6 +83,8 @@ def check_arguments(args):
                 f'{smallest_useful_tile(args.tile_pad)} or more')
     if args.video_crf < 0 or args.video_batch < 1:
         return '--video_crf must be >= 0 and --video_batch >= 1'
+    if not 0 <= args.temporal_smoothing < 1:
+        return f'--temporal_smoothing {args.temporal_smoothing}: ALPHA must lie in [0, 1) (0 = off)'
     if osp.exists(args.output) and not osp.isdir(args.output):
         return f'-o {args.output} is an existing file; -o names the output folder'
     if not osp.isdir(args.output) and (is_image_file(args.output) or is_video_file(args.output)):
@@ -159,7 +165,8 @@ def run(args, counts):
             return tqdm(total=total, unit='frame', leave=False, disable=args.quiet, file=err)
     except ImportError:
         bar, frame_progress = images, None
-    video_options = VideoOptions(codec=args.video_codec, crf=args.video_crf, batch=args.video_batch)
+    video_options = VideoOptions(codec=args.video_codec, crf=args.video_crf, batch=args.video_batch,
+                                 smoothing=args.temporal_smoothing)
     try:
         failures = enhance_all(enhancer, bar, images, targets, counts, skip_existing=args.skip_existing,
                                model_path=args.model_path, overwrite=args.overwrite, video_options=video_options,

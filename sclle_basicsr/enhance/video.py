@@ -2,8 +2,9 @@
 batches of ``batch`` through the same :class:`~sclle_basicsr.inference.Enhancer` as images (precision, backend and
 tiling alike), encoded and muxed as they come, so memory stays bounded whatever the length.  Timestamps (variable
 frame rates included), the rotation and the colour tags are kept; audio is remuxed untouched
-(:mod:`.video_output`).  The output is written through :func:`~sclle_basicsr.atomic_files.atomic_open`: a failed
-or killed run leaves no partial file.  PyAV is the optional ``video`` extra."""
+(:mod:`.video_output`); ``smoothing`` damps brightness flicker over time (:mod:`.temporal`, off by default).  The
+output is written through :func:`~sclle_basicsr.atomic_files.atomic_open`: a failed or killed run leaves no partial
+file.  PyAV is the optional ``video`` extra."""
 import contextlib
 import dataclasses
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from sclle_basicsr.atomic_files import atomic_open
+from sclle_basicsr.enhance.temporal import BrightnessSmoother
 from sclle_basicsr.enhance.video_output import VideoError, VideoSink, describe_av_error, import_av
 
 
@@ -34,11 +36,14 @@ def check_video_codec(name):
     return None
 
 
-def enhance_frames(enhancer, rgb):
-    """``rgb`` ((N, H, W, 3) uint8) enhanced as one batch, same shape and dtype."""
+def enhance_frames(enhancer, rgb, smoother=None):
+    """``rgb`` ((N, H, W, 3) uint8) enhanced as one batch, same shape and dtype; ``smoother``: a
+    :class:`~sclle_basicsr.enhance.temporal.BrightnessSmoother` carried from batch to batch, or None."""
     with torch.inference_mode():
         x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)
         y = enhancer.enhance_tensor(x)
+        if smoother is not None:
+            y = smoother(y)
         return y.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
@@ -93,10 +98,11 @@ def _transcode(enhancer, source, video, sink, options, bar, path):
     audio = set(s.index for s in source.streams.audio)
     packets = source.demux(video, *source.streams.audio)
     batch, decoded, first_pts, last_pts = [], 0, None, None
+    smoother = BrightnessSmoother(options.smoothing) if options.smoothing else None
 
     def flush():
         rgb = np.stack([sink.frame_pixels(f) for f in batch])
-        sink.write_frames(enhance_frames(enhancer, rgb), [f.pts for f in batch])
+        sink.write_frames(enhance_frames(enhancer, rgb, smoother), [f.pts for f in batch])
         if bar is not None:
             bar.update(len(batch))
         batch.clear()
