@@ -187,6 +187,12 @@ def test_progress_counts_frames_and_precision_reaches_the_frames(tmp_path, model
                                               progress=Bar)
     assert frames == 7 and notes == [] and megapixels == pytest.approx(7 * 96 * 72 / 1e6)
     assert updates == [('total', 7), 3, 3, 1, 'closed']
+    # by default, batches of about a megapixel
+    from sclle_basicsr.enhance.video import auto_batch
+    assert (auto_batch(96, 72), auto_batch(640, 360), auto_batch(1280, 720), auto_batch(3840, 2160)) == (8, 4, 1, 1)
+    updates.clear()
+    enhance_video(Enhancer(model_path, device='cpu'), src, str(tmp_path / 'p.mp4'), 'mp4', progress=Bar)
+    assert updates == [('total', 7), 7, 'closed']
 
 
 def test_usage_errors(tmp_path, model_path, capsys):
@@ -197,7 +203,7 @@ def test_usage_errors(tmp_path, model_path, capsys):
     assert '--video_codec nope264' in capsys.readouterr().err
     assert run(['-i', src, '-o', tmp_path / 'o', '--model_path', model_path, '--video_codec', 'aac']) == 2
     assert 'not a video one' in capsys.readouterr().err
-    assert run(['-i', src, '-o', tmp_path / 'o', '--model_path', model_path, '--video_batch', '0']) == 2
+    assert run(['-i', src, '-o', tmp_path / 'o', '--model_path', model_path, '--video_batch', '-1']) == 2
     assert not osp.exists(tmp_path / 'o')
 
 
@@ -350,3 +356,16 @@ def test_measure_flicker_script(tmp_path, model_path, capsys):
     import json
     rows = json.loads((tmp_path / 'f.json').read_text())['synthetic pan']
     assert [(r['scenario'], r['alpha']) for r in rows][:2] == [('steady', 0.0), ('steady', 0.8)]
+
+
+def test_benchmark_video_script(tmp_path, model_path, capsys):
+    from conftest import load_script
+    load_script('benchmark_video').main(['--model_path', model_path, '--sizes', '96x54', '--frames', '3',
+                                         '--long_frames', '5', '--threads', '1', '--json', str(tmp_path / 'b.json')])
+    out = capsys.readouterr().out
+    assert 'CPU: ' in out and 'flags' in out and '| 96x54 | fp32 |' in out and '| 96x54 | bf16 |' in out
+    import json
+    rows = json.loads((tmp_path / 'b.json').read_text())['rows']
+    assert [(r['precision'], r['frames'], r['batch']) for r in rows] == [('fp32', 3, 3), ('fp32', 5, 5),
+                                                                          ('bf16', 3, 3)]
+    assert all(r['fps'] > 0 and r['network_fps'] >= r['fps'] for r in rows)

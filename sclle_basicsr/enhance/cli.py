@@ -61,7 +61,9 @@ def build_parser():
                    help='encoder of video outputs (libx264, libx265, libvpx-vp9, mpeg4, ...); audio is copied')
     p.add_argument('--video_crf', type=int, default=18,
                    help='constant rate factor of encoders that take one (lower = better; 18 looks lossless)')
-    p.add_argument('--video_batch', type=int, default=4, help='video frames enhanced together')
+    p.add_argument('--video_batch', type=int, default=0,
+                   help='video frames enhanced together; 0 (default): about 1 MP a batch (8 frames at 320x240, 1 '
+                        'at 720p)')
     p.add_argument('--temporal_smoothing', type=float, default=0.0, metavar='ALPHA',
                    help='damp brightness flicker in videos: each frame\'s mean brightness is pulled towards a moving '
                         'average (weight ALPHA of the past, in [0, 1); 0.8 ~ five frames); 0 (default) = off, '
@@ -81,8 +83,8 @@ def check_arguments(args):
                 f'overlap on every side, so tiles under {smallest_useful_tile(args.tile_pad)} pixels spend most of '
                 f'their time on the overlap; use --tile 0 (whole image) or --tile '
                 f'{smallest_useful_tile(args.tile_pad)} or more')
-    if args.video_crf < 0 or args.video_batch < 1:
-        return '--video_crf must be >= 0 and --video_batch >= 1'
+    if args.video_crf < 0 or args.video_batch < 0:
+        return '--video_crf and --video_batch must be >= 0'
     if not 0 <= args.temporal_smoothing < 1:
         return f'--temporal_smoothing {args.temporal_smoothing}: ALPHA must lie in [0, 1) (0 = off)'
     if osp.exists(args.output) and not osp.isdir(args.output):

@@ -15,12 +15,18 @@ from sclle_basicsr.atomic_files import atomic_open
 from sclle_basicsr.enhance.temporal import BrightnessSmoother
 from sclle_basicsr.enhance.video_output import VideoError, VideoSink, describe_av_error, import_av
 
+# Batches of about this many pixels: larger ones gain under 15 % in speed on a CPU (docs/video.md) and each
+# frame adds to the runtime's activations (about 1.4 GB per megapixel for ONNX Runtime).
+AUTO_BATCH_PIXELS = 1_000_000
+
 
 @dataclasses.dataclass
 class VideoOptions:
+    """``codec`` / ``crf``: the video encoder and its quality; ``batch``: frames per network call (0: by frame size,
+    :func:`auto_batch`); ``smoothing``: :class:`~sclle_basicsr.enhance.temporal.BrightnessSmoother`'s alpha."""
     codec: str = 'libx264'
     crf: int = 18
-    batch: int = 4
+    batch: int = 0
     smoothing: float = 0.0
 
 
@@ -36,15 +42,25 @@ def check_video_codec(name):
     return None
 
 
+def auto_batch(width, height):
+    """Frames per batch when ``--video_batch`` is 0: about :data:`AUTO_BATCH_PIXELS` a call, 1 to 8 frames."""
+    return max(1, min(8, AUTO_BATCH_PIXELS // max(width * height, 1)))
+
+
 def enhance_frames(enhancer, rgb, smoother=None):
     """``rgb`` ((N, H, W, 3) uint8) enhanced as one batch, same shape and dtype; ``smoother``: a
-    :class:`~sclle_basicsr.enhance.temporal.BrightnessSmoother` carried from batch to batch, or None."""
+    :class:`~sclle_basicsr.enhance.temporal.BrightnessSmoother` carried from batch to batch, or None.
+
+    The conversions run in NumPy: a PyTorch operator next to a runtime call would wake PyTorch's thread pool,
+    which then competes with the runtime's threads (see :mod:`sclle_basicsr.inference.backends`).
+    """
+    x = np.divide(rgb.transpose(0, 3, 1, 2), np.float32(255), dtype=np.float32)
     with torch.inference_mode():
-        x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)
-        y = enhancer.enhance_tensor(x)
+        y = enhancer.enhance_tensor(torch.from_numpy(x))
         if smoother is not None:
             y = smoother(y)
-        return y.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+        y = y.numpy()
+    return np.ascontiguousarray(np.rint(np.clip(y, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1))
 
 
 def enhance_video(enhancer, path, out_path, muxer, options=None, replace=True, progress=None):
@@ -97,7 +113,7 @@ def _transcode(enhancer, source, video, sink, options, bar, path):
     av = import_av()
     audio = set(s.index for s in source.streams.audio)
     packets = source.demux(video, *source.streams.audio)
-    batch, decoded, first_pts, last_pts = [], 0, None, None
+    batch, decoded, first_pts, last_pts, size = [], 0, None, None, options.batch
     smoother = BrightnessSmoother(options.smoothing) if options.smoothing else None
 
     def flush():
@@ -120,11 +136,12 @@ def _transcode(enhancer, source, video, sink, options, bar, path):
         for frame in frames:
             if not sink.started:
                 sink.start(video, frame)
+                size = size or auto_batch(sink.width, sink.height)
             decoded += 1
             first_pts = frame.pts if first_pts is None else first_pts
             last_pts = frame.pts if frame.pts is not None else last_pts
             batch.append(frame)
-            if len(batch) >= options.batch:
+            if len(batch) >= size:
                 flush()
     if batch:
         flush()
