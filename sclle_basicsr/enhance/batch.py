@@ -1,5 +1,5 @@
-"""The work on each image of a run: read, enhance, encode, write whole; a failing image is reported and the run goes
-on with the next."""
+"""The work on each file of a run: read, enhance, encode, write whole (an image at once, a video streamed frame by
+frame); a failing file is reported and the run goes on with the next."""
 import os
 import os.path as osp
 import sys
@@ -8,7 +8,9 @@ import numpy as np
 
 from sclle_basicsr.enhance.image_reading import read_image
 from sclle_basicsr.enhance.image_writing import encode_image
+from sclle_basicsr.enhance.video import enhance_video
 from sclle_basicsr.utils.atomic_files import write_atomic
+from sclle_basicsr.utils.image_files import is_video_file
 
 
 def enhance_pixels(enhancer, pixels, model_path):
@@ -31,15 +33,17 @@ def enhance_pixels(enhancer, pixels, model_path):
     return np.dstack([out, pixels[:, :, -1:]]) if has_alpha else out
 
 
-def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, model_path=None, overwrite=False):
-    """Enhance ``images`` (iterated through the progress ``bar``) into their ``targets`` (``(path, format)``),
-    counting in ``counts``; returns ``[(path, error)]``.
+def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, model_path=None, overwrite=False,
+                video_options=None, frame_progress=None):
+    """Enhance ``images`` (iterated through the progress ``bar``; videos among them too) into their ``targets``
+    (``(path, format)``), counting in ``counts``; returns ``[(path, error)]``.
 
     ``skip_existing`` keeps outputs that exist; ``overwrite`` replaces them; otherwise an output that appears while
     the run goes on (another run writing into the same folder) is never replaced: it is a failure naming the file.
     An output is published only if its name is still free at that moment (see ``write_atomic(replace=False)``),
     so of two runs into one folder exactly one writes each file.  ``model_path`` is named when the model's output
-    is not finite.
+    is not finite.  Videos take ``video_options`` (:class:`~sclle_basicsr.enhance.video.VideoOptions`) and
+    ``frame_progress(total)``, a bar counting their frames.
     """
     inputs = {osp.realpath(p) for p in images}
     claimed, failures = {}, []
@@ -57,12 +61,12 @@ def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, mod
                     continue
                 raise FileExistsError(f'output {out_path} was created by another process during this run; not '
                                       'replaced (pass --overwrite to replace it, --skip_existing to keep it)')
-            img = read_image(path)
-            out = enhance_pixels(enhancer, img.pixels, model_path)
-            data, notes = encode_image(out, fmt, img.icc)
-            os.makedirs(osp.dirname(out_path), exist_ok=True)
             try:
-                write_atomic(out_path, data, replace=overwrite)
+                if is_video_file(path):
+                    notes = _write_video(enhancer, path, out_path, fmt, counts, overwrite, video_options,
+                                         frame_progress)
+                else:
+                    notes = _write_image(enhancer, path, out_path, fmt, counts, overwrite, model_path)
             except FileExistsError:
                 if skip_existing:  # written by another run meanwhile: kept, like any existing output
                     counts['kept'] += 1
@@ -70,14 +74,35 @@ def enhance_all(enhancer, bar, images, targets, counts, skip_existing=False, mod
                 raise FileExistsError(f'output {out_path} was created by another process during this run; not '
                                       'replaced (pass --overwrite to replace it, --skip_existing to keep it)') from None
             counts['written'] += 1
-            counts['megapixels'] += out.shape[0] * out.shape[1] / 1e6
-            for note in img.notes + [f'{out_path}: {n}' for n in notes]:
+            for note in notes:
                 _log(bar, note)
-        except Exception as e:  # one bad image must not stop the batch
+        except Exception as e:  # one bad file must not stop the batch
             failures.append((path, str(e)))
             counts['failed'] += 1
             _log(bar, f'FAILED {path}: {e}')
     return failures
+
+
+def _write_image(enhancer, path, out_path, fmt, counts, overwrite, model_path):
+    """Read, enhance, encode and publish one image; returns its notes."""
+    img = read_image(path)
+    out = enhance_pixels(enhancer, img.pixels, model_path)
+    data, notes = encode_image(out, fmt, img.icc)
+    os.makedirs(osp.dirname(out_path), exist_ok=True)
+    write_atomic(out_path, data, replace=overwrite)
+    counts['megapixels'] += out.shape[0] * out.shape[1] / 1e6
+    return img.notes + [f'{out_path}: {n}' for n in notes]
+
+
+def _write_video(enhancer, path, out_path, muxer, counts, overwrite, options, progress):
+    """Enhance one video into ``out_path`` (streamed, published whole); returns its notes."""
+    os.makedirs(osp.dirname(out_path), exist_ok=True)
+    frames, notes, megapixels = enhance_video(enhancer, path, out_path, muxer, options, replace=overwrite,
+                                              progress=progress)
+    counts['videos'] = counts.get('videos', 0) + 1
+    counts['frames'] = counts.get('frames', 0) + frames
+    counts['megapixels'] += megapixels
+    return [f'{out_path}: {n}' for n in notes]
 
 
 def _log(bar, msg):

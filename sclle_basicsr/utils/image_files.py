@@ -1,14 +1,23 @@
-"""Which files are images, and how folders are walked: one extension list and one walker for every reader of image
-folders (the datasets, the exposure split, the command line, the evaluation protocols), so that they all see the
-same images in the same order."""
+"""Which files are images (and videos), and how folders are walked: one extension list and one walker for every
+reader of image folders (the datasets, the exposure split, the command line, the evaluation protocols), so that they
+all see the same images in the same order; the command line also takes the video files of a folder."""
 import os
 import os.path as osp
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
 
+# Containers FFmpeg (through PyAV) demuxes; only the command line reads them (sclle_basicsr.enhance.video).
+VIDEO_EXTENSIONS = ('.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.mts', '.m2ts',
+                    '.wmv', '.flv', '.3gp')
+
+
 def is_image_file(path):
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def is_video_file(path):
+    return str(path).lower().endswith(VIDEO_EXTENSIONS)
 
 
 def walk_files(folder, recursive=False, exclude=()):
