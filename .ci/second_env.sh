@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
-VENV=${SECOND_VENV:-.venv-second}
+VENV=$(realpath -m "${SECOND_VENV:-.venv-second}")  # absolute: the develop check runs from /
 # PyPI's torch 2.13.0 ('===' passes over the local 2.13.0+cpu build: PyPI's torchvision 0.28.0 links torch's CUDA
 # libraries, and beside the CPU build its import fails with "operator torchvision::nms does not exist").
 TORCH_PAIR=${SECOND_TORCH_PAIR:-"torch===2.13.0 torchvision==0.28.0"}
