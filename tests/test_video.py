@@ -369,3 +369,13 @@ def test_benchmark_video_script(tmp_path, model_path, capsys):
     assert [(r['precision'], r['frames'], r['batch']) for r in rows] == [('fp32', 3, 3), ('fp32', 5, 5),
                                                                           ('bf16', 3, 3)]
     assert all(r['fps'] > 0 and r['network_fps'] >= r['fps'] for r in rows)
+
+
+def test_make_video_figure_script(tmp_path, capsys):
+    from conftest import load_script, require_asset
+    require_asset('lowlight_unlabelled', 'BDD_night')
+    require_asset('weights', 'sclle_official.pth')
+    out = tmp_path / 'fig.jpg'
+    load_script('make_video_figure').main(['--size', '160x90', '--out', str(out)])
+    assert 0 < out.stat().st_size < 200_000 and Image.open(out).size == (2 * 160 + 8, 90)
+    assert 'mean brightness' in capsys.readouterr().out

@@ -85,7 +85,7 @@ def enhance_video(enhancer, path, out_path, muxer, options=None, replace=True, p
         bar = progress(video.frames or None) if progress else None
         try:
             with atomic_open(out_path, 'wb', replace=replace) as file:
-                sink = VideoSink(file, muxer, source, options, out_path)
+                sink = VideoSink(file, muxer, source, options)
                 with _closing(sink):
                     frames = _transcode(enhancer, source, video, sink, options, bar, path)
         except av.FFmpegError as err:  # reading errors are VideoErrors already: this is the output's

@@ -41,10 +41,9 @@ class VideoSink:
     """An output container on the open binary ``file``; streams are added by :meth:`start` (the first frame says
     what the encoder needs), audio packets arriving before that are held."""
 
-    def __init__(self, file, muxer, source, options, out_path):
+    def __init__(self, file, muxer, source, options):
         self.av = import_av()
         self.options = options
-        self.out_path = out_path
         self.source = source
         self.container = self.av.open(file, 'w', format=muxer)
         self.container.metadata.update({k: v for k, v in source.metadata.items() if k not in _OWN_METADATA})
