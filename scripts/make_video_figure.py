@@ -14,10 +14,10 @@ import numpy as np
 
 from sclle_basicsr.enhance.flicker import read_frames
 from sclle_basicsr.enhance.video import enhance_video
+from sclle_basicsr.enhance.video_samples import pan_frames, write_video
 from sclle_basicsr.utils.assets import REPO_ROOT, asset_path
 from sclle_basicsr.utils.atomic_files import write_atomic
 from sclle_basicsr.utils.image_files import list_images
-from sclle_basicsr.video_samples import pan_frames, write_video
 
 MAX_BYTES = 200_000
 
