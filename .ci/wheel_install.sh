@@ -27,7 +27,8 @@ cd "$WORK/home"  # outside the checkout: only the installed package can be impor
 "$PY" - "$REPO" <<'PYEOF'
 import importlib.metadata as md, os, sys
 import sclle_basicsr
-from sclle_basicsr import model_zoo, package_files
+from sclle_basicsr.study import model_zoo
+from sclle_basicsr.utils import package_files
 assert 'site-packages' in sclle_basicsr.__file__, sclle_basicsr.__file__
 for extra in ('onnxruntime', 'onnxruntime-gpu', 'onnx', 'openvino', 'mmcv', 'mmcv-lite', 'pytest'):
     try:
