@@ -8,7 +8,8 @@ untiled, one runtime holds about 1 GB (OpenVINO fp32) to 1.4 GB (ONNX Runtime) p
   onnxruntime-fp32   the project: enhance_tensor(backend='onnxruntime')
   openvino-fp32/bf16 the project: enhance_tensor(backend='openvino')
   peer-ort-fp32      peer: an ONNX Runtime session on the graph sclle-export writes, called directly on NumPy
-  peer-ov-fp32/bf16  peer: OpenVINO compiled from the same graph, called directly (bf16: inference precision hint)
+  peer-ov-fp32/bf16  peer: OpenVINO compiled from the same graph for each input shape, called directly (bf16:
+                     inference precision hint)
 
 All run round-robin (one of each, then again) so that load from other processes hits them alike; the minimum over
 repeats is reported in MP/s with the ratio to the best peer of the same precision, the PSNR of reduced precision

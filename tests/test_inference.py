@@ -24,6 +24,7 @@ from sclle_basicsr.inference import (
     unwrap_state_dict,
 )
 from sclle_basicsr.inference.backends import _denormals_flushed, backend_for, openvino_native_bf16
+from sclle_basicsr.inference.tiling import tile_ranges
 
 CPU = torch.device('cpu')
 
@@ -100,6 +101,18 @@ def test_tiling_equals_untiled(net, image, tile, tile_pad):
     whole = enhance_tensor(net, image, backend='torch')
     tiled = enhance_tensor(net, image, tile=tile, tile_pad=tile_pad, backend='torch')
     assert (tiled - whole).abs().max() <= 1e-6
+
+
+@pytest.mark.parametrize('size,tile,pad', [(1728, 384, 8), (4000, 384, 8), (45, 16, 7), (101, 100, 8), (5, 64, 8)])
+def test_tiles_cover_the_axis_once_in_windows_of_one_length(size, tile, pad):
+    ranges = list(tile_ranges(size, tile, pad))
+    covered = np.zeros(size, int)
+    for start, end, padded_start, padded_end in ranges:
+        covered[start:end] += 1
+        assert end - start <= tile and 0 <= padded_start <= max(0, start - pad)
+        assert min(size, end + pad) <= padded_end <= size
+    assert (covered == 1).all()
+    assert {padded_end - padded_start for *_, padded_start, padded_end in ranges} == {min(size, ranges[0][1] + 2 * pad)}
 
 
 def test_too_small_tile_pad_differs(net, image):
@@ -237,6 +250,36 @@ def test_runtime_built_once_and_rebuilt_when_weights_change(image):
     after = enhance_tensor(model, image, backend='onnxruntime')
     assert backend_for(model, 'onnxruntime', CPU, 'fp32') is not first
     assert (after - reference(model, image)).abs().max() <= 1e-5 and (after - before).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize('precision', [
+    'fp32', pytest.param('bf16', marks=pytest.mark.skipif(not native_bf16(), reason='no native bf16 in OpenVINO'))])
+@pytest.mark.skipif(not installed('openvino'), reason='openvino or onnx not installed')
+def test_openvino_compiles_a_shape_when_it_comes_again_and_keeps_a_few(net, precision):
+    from sclle_basicsr.export import onnx_bytes
+    run = backends.OpenVINOBackend(onnx_bytes(net), precision, 1)
+    images = [torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h)) * 0.5
+              for h, w in [(24, 32), (40, 20), (16, 16), (20, 16), (16, 20)]]
+    compiles = []
+    for x in images[:2]:
+        for _ in range(3):  # the first pass on the dynamic model, the second compiles, the third reuses
+            check_close(torch.from_numpy(run(x.numpy())), reference(net, x), precision)
+            compiles.append(run.compiles)
+    assert compiles == [0, 1, 1, 1, 2, 2]
+    for x in images[2:]:
+        run(x.numpy()), run(x.numpy())
+    assert run.compiles == 5 and list(run._static) == [tuple(x.shape) for x in images[1:]]  # the oldest dropped
+    run.KEPT_PIXELS = 16 * 20
+    run(images[0].numpy()), run(images[0].numpy())  # evicted: compiled again; beyond it only 320 pixels kept
+    assert run.compiles == 6 and list(run._static) == [(1, 3, 16, 20), (1, 3, 24, 32)]
+
+
+@pytest.mark.skipif(not installed('openvino'), reason='openvino or onnx not installed')
+def test_openvino_tiled_image_compiles_one_shape(image):
+    model = DCENet().eval()
+    out = enhance_tensor(model, image, tile=16, tile_pad=7, backend='openvino')
+    assert backend_for(model, 'openvino', CPU, 'fp32').compiles == 1
+    assert (out - reference(model, image)).abs().max() <= 1e-5
 
 
 def test_cli_backend_option(tmp_path, net):

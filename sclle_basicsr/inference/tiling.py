@@ -1,8 +1,8 @@
 """Tiled inference: memory scales with the tile, not the image.
 
 DCENet's 7 stacked 3x3 convolutions give it a 15x15 receptive field, so a tile grown by ``tile_pad >= 7`` pixels on
-each side (clamped at the image border, where the zero padding then matches) reproduces the untiled output, up to
-float summation order.
+each side (at the image border, where the zero padding then matches, shifted inwards instead) reproduces the untiled
+output, up to float summation order.
 """
 import numpy as np
 import torch
@@ -18,10 +18,18 @@ def smallest_useful_tile(tile_pad):
 
 
 def tile_ranges(size, tile, pad):
-    """``(start, end, padded_start, padded_end)`` of each tile along one axis of length ``size``."""
-    for start in range(0, size, tile):
-        end = min(start + tile, size)
-        yield start, end, max(0, start - pad), min(size, end + pad)
+    """``(start, end, padded_start, padded_end)`` of each tile along one axis of length ``size``.
+
+    The tiles are as equal as the fewest tiles of at most ``tile`` pixels allow, and every padded window has the
+    same length (``min(size, step + 2 * pad)``, shifted inwards at the borders): a runtime compiled per input shape
+    (the OpenVINO backend) then compiles one shape per image instead of up to nine, for at most ``2 * pad`` plus one
+    per tile more pixels along the axis (0.5-1 % at 4 and 12 MP in 384-pixel tiles).
+    """
+    step = -(-size // -(-size // tile))  # ceil(size / the fewest tiles)
+    length = min(size, step + 2 * pad)
+    for start in range(0, size, step):
+        padded_start = min(max(0, start - pad), size - length)
+        yield start, min(start + step, size), padded_start, padded_start + length
 
 
 def run_tiled(fn, x, tile, tile_pad):
