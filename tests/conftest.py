@@ -40,6 +40,22 @@ def require_asset(*parts):
     return path
 
 
+@pytest.fixture(scope='session')
+def model_path(tmp_path_factory):
+    """A BasicSR checkpoint of a seeded DCENet that visibly brightens (its last layer scaled up), for the inference
+    and CLI tests."""
+    import torch
+
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    torch.manual_seed(0)
+    net = DCENet()
+    with torch.no_grad():
+        net.e_conv7.weight.mul_(4)
+    path = tmp_path_factory.mktemp('model') / 'net_g.pth'
+    torch.save({'params': net.state_dict()}, path)
+    return str(path)
+
+
 @pytest.fixture
 def repo_root():
     return REPO_ROOT

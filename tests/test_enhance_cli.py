@@ -6,10 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.enhance import batch, main
 from sclle_basicsr.enhance.image_reading import read_image
 from sclle_basicsr.enhance.image_writing import encode_image
@@ -22,17 +20,6 @@ try:
     ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
 except Exception:  # Pillow built without littlecms: any bytes do for a round trip
     ICC = b'\x00\x00\x02\x4cfake-icc-profile' + bytes(100)
-
-
-@pytest.fixture(scope='module')
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = DCENet()
-    with torch.no_grad():
-        net.e_conv7.weight.mul_(4)
-    path = tmp_path_factory.mktemp('model') / 'net_g.pth'
-    torch.save({'params': net.state_dict()}, path)
-    return str(path)
 
 
 @pytest.fixture(scope='module')

@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.enhance import main
 from sclle_basicsr.inference import Enhancer
 from sclle_basicsr.inference import enhancer as enhancer_module
@@ -19,17 +18,6 @@ from sclle_basicsr.inference.memory_budget import MemoryBudgetError, parse_memor
 
 CPU = torch.device('cpu')
 MiB = 2**20
-
-
-@pytest.fixture(scope='module')
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = DCENet()
-    with torch.no_grad():
-        net.e_conv7.weight.mul_(4)
-    path = tmp_path_factory.mktemp('model') / 'net_g.pth'
-    torch.save({'params': net.state_dict()}, path)
-    return str(path)
 
 
 def low_light(height, width, seed=0):

@@ -13,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.enhance import main
 from sclle_basicsr.enhance.video import VideoOptions, enhance_video
 from sclle_basicsr.enhance.video_samples import pan_frames, synthetic_still, write_video
@@ -23,17 +22,6 @@ from sclle_basicsr.utils.atomic_files import is_temporary
 av = pytest.importorskip('av', reason='PyAV (the video extra) is not installed')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-@pytest.fixture(scope='module')
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = DCENet()
-    with torch.no_grad():
-        net.e_conv7.weight.mul_(4)
-    path = tmp_path_factory.mktemp('model') / 'net_g.pth'
-    torch.save({'params': net.state_dict()}, path)
-    return str(path)
 
 
 @pytest.fixture(scope='module')
