@@ -4,6 +4,7 @@ import os.path as osp
 import pytest
 
 import sclle_basicsr  # noqa: F401  (compat fixes and registration before any test imports basicsr)
+from sclle_basicsr.inference.signal_stack import current_signal_stack
 from sclle_basicsr.utils.assets import ENV_VAR, REPO_ROOT, asset_path
 
 # The Cityscapes DeepLabv3+ config shrunk to a few thousand parameters (ResNet-18 layout, 8 base channels):
@@ -30,6 +31,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker('cuda') is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def signal_stack_kept():
+    """Every test leaves the thread's alternate signal stack as it found it: a runtime that swaps it (OpenVINO's CPU
+    plugin does, see inference/signal_stack.py) makes a later test's signal a SIGSEGV, far from the cause."""
+    before = current_signal_stack()
+    yield
+    assert current_signal_stack() == before, 'this test changed the alternate signal stack (see signal_stack.py)'
 
 
 def require_asset(*parts):

@@ -15,6 +15,7 @@ import torch
 from sclle_basicsr.archs.dcenet_arch import DCENet
 from sclle_basicsr.inference import enhance_tensor, load_enhancer
 from sclle_basicsr.inference.backends import import_runtime, native_bf16, openvino_native_bf16
+from sclle_basicsr.inference.signal_stack import keep_signal_stack
 from sclle_basicsr.inference.tiling import tile_ranges
 from sclle_basicsr.utils.assets import asset_path
 
@@ -106,7 +107,8 @@ def _openvino_per_shape(graph, precision, threads):
         if a.shape not in requests:
             model = core.read_model(graph)
             model.reshape(list(a.shape))
-            requests[a.shape] = core.compile_model(model, 'CPU', config).create_infer_request()
+            with keep_signal_stack():  # as the project's backend does (signal_stack.py)
+                requests[a.shape] = core.compile_model(model, 'CPU', config).create_infer_request()
         return requests[a.shape].infer({0: a})[0]
     return call
 
