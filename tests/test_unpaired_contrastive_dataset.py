@@ -162,6 +162,38 @@ def test_val_phase_whole_image_no_flip_and_darken(tmp_path):
     assert max(means) < float(item['lq'].mean()) and len(set(means)) == 4
 
 
+def test_extra_inputs_join_with_their_own_darkening(tmp_path):
+    flat_set(tmp_path, n=2, labels=False)
+    write(tmp_path / 'normal' / 'bright.png', coord_image())
+    extra = [{'dataroot': str(tmp_path / 'normal'), 'darken': {'gamma': [2.0, 2.0], 'gain': [0.5, 0.5]}}]
+    mixed = make(tmp_path, phase='val', dataroot_label=None, extra_inputs=extra)
+    plain = make(tmp_path, phase='val', dataroot_label=None)
+    assert len(mixed) == 3 and [osp.basename(mixed[i]['lq_path']) for i in range(3)] == [
+        'img0.png', 'img1.png', 'bright.png']
+    assert torch.equal(mixed[0]['lq'], plain[0]['lq'])  # dataroot_lq's inputs stay undarkened
+    assert torch.allclose(mixed[2]['lq'], 0.5 * plain[0]['lq']**2, atol=1e-6)  # the extra folder's darkening
+
+
+@pytest.mark.parametrize('extra, message', [
+    ('folder', r'Option extra_inputs must be a list'),
+    ([{'darken': {'gamma': 2.0}}], r'Option extra_inputs\[0\] must be a dict with the key dataroot'),
+    ([{'dataroot': 'x', 'darkn': {}}], r'Option extra_inputs\[0\] must be a dict with the key dataroot'),
+    ([{'dataroot': 'nowhere'}], r'\(option extra_inputs\[0\]\.dataroot\) does not exist'),
+    ([{'dataroot': 'x', 'darken': {'gamma': [0, 1]}}], r'Option extra_inputs\[0\]\.darken\.gamma must be'),
+])
+def test_bad_extra_inputs_name_the_option(tmp_path, extra, message):
+    flat_set(tmp_path, n=1, labels=False)
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        make(tmp_path, dataroot_label=None, extra_inputs=extra)
+
+
+def test_extra_inputs_need_labels_like_the_others(tmp_path):
+    flat_set(tmp_path, n=1)
+    write(tmp_path / 'normal' / 'unlabelled.png', coord_image())
+    with pytest.raises(FileNotFoundError, match=r'No label for input .*unlabelled\.png'):
+        make(tmp_path, extra_inputs=[{'dataroot': str(tmp_path / 'normal')}])
+
+
 # ---------------------------------------------------------------------------------------------- sampling
 def test_pos_neg_drawn_independently(tmp_path):
     flat_set(tmp_path, n=4, labels=False)

@@ -119,6 +119,10 @@ class UnpairedContrastiveDataset(data.Dataset):
         use_hflip (bool): random horizontal flip of input and label together (train), default true.
         darken (dict, optional): ``{gamma: [a, b], gain: [c, d]}``: input I -> clip(gain * I ** gamma) with gamma,
             gain uniform in the ranges; turns normal-light inputs into low-light ones.  Leave out for dark inputs.
+        extra_inputs (list[dict], optional): more input folders, each ``{dataroot: F, darken: {...}}`` with its own
+            ``darken`` (or none): real low-light images and darkened normal-light ones in one training set.  Their
+            image files (directly in F, or a ``leftImg8bit`` tree) join ``dataroot_lq``'s; with labels or ground
+            truths, every input needs one as for ``dataroot_lq``.
         phase (str): 'train' crops, flips and darkens at random; otherwise the whole input is returned, no flip, no
             crop (``darken`` still applies when given, with the per-item draw, so it is fixed per image), unless
             ``random_in_val: true``.  Positives/negatives are still drawn (per item, reproducibly).
@@ -170,7 +174,9 @@ class UnpairedContrastiveDataset(data.Dataset):
         if 'dataroot_lq' not in opt:
             raise ValueError('Option dataroot_lq (the input folder) is required.')
         self.lq_folder = _require_folder(opt['dataroot_lq'], 'dataroot_lq')
-        self.lq_paths = self._scan_inputs(self.lq_folder, check)
+        self.lq_paths = self._scan_inputs(self.lq_folder, check, 'dataroot_lq')
+        self.lq_darken = [self.darken] * len(self.lq_paths)  # per input: the darkening of its folder
+        self._add_extra_inputs(opt.get('extra_inputs'), check)
 
         self.num_classes, self.ignore_index = self.checked_label_ids(opt)
         if self.num_classes < 1:
@@ -204,22 +210,40 @@ class UnpairedContrastiveDataset(data.Dataset):
 
     # ------------------------------------------------------------------ building
     @staticmethod
-    def _parse_darken(darken):
+    def _parse_darken(darken, option='darken'):
         if not darken:
             return None
         if not isinstance(darken, dict) or set(darken) - {'gamma', 'gain'}:
-            raise ValueError(f'Option darken must be a dict with keys gamma and gain, e.g. '
+            raise ValueError(f'Option {option} must be a dict with keys gamma and gain, e.g. '
                              f'{{gamma: [2.0, 3.5], gain: [0.5, 1.0]}}; got {darken!r}.')
         ranges = {}
         for key, default in (('gamma', (1.0, 1.0)), ('gain', (1.0, 1.0))):
             value = darken.get(key, default)
             low, high = (value, value) if isinstance(value, (int, float)) else tuple(value)
             if not 0 < low <= high:
-                raise ValueError(f'Option darken.{key} must be [low, high] with 0 < low <= high; got {value!r}.')
+                raise ValueError(f'Option {option}.{key} must be [low, high] with 0 < low <= high; got {value!r}.')
             ranges[key] = (float(low), float(high))
         return ranges
 
-    def _scan_inputs(self, folder, check):
+    def _add_extra_inputs(self, extra_inputs, check):
+        if extra_inputs is None:
+            return
+        if not isinstance(extra_inputs, (list, tuple)):
+            raise ValueError(f'Option extra_inputs must be a list of {{dataroot: FOLDER, darken: {{...}}}}; got '
+                             f'{extra_inputs!r}.')
+        for k, extra in enumerate(extra_inputs):
+            option = f'extra_inputs[{k}]'
+            if not isinstance(extra, dict) or 'dataroot' not in extra or set(extra) - {'dataroot', 'darken'}:
+                raise ValueError(f'Option {option} must be a dict with the key dataroot and optionally darken, e.g. '
+                                 f'{{dataroot: datasets/normal, darken: {{gamma: [2.0, 3.5], gain: [0.5, 1.0]}}}}; '
+                                 f'got {extra!r}.')
+            darken = self._parse_darken(extra.get('darken'), f'{option}.darken')
+            folder = _require_folder(extra['dataroot'], f'{option}.dataroot')
+            paths = self._scan_inputs(folder, check, f'{option}.dataroot')
+            self.lq_paths += paths
+            self.lq_darken += [darken] * len(paths)
+
+    def _scan_inputs(self, folder, check, option):
         files = [p for p in walk_files(folder, recursive=True) if is_image_file(p)]
         cityscapes = [p for p in files if _stem(p).endswith(INPUT_SUFFIX)]
         if cityscapes:
@@ -227,10 +251,10 @@ class UnpairedContrastiveDataset(data.Dataset):
         else:
             paths = [p for p in walk_files(folder, recursive=False) if is_image_file(p)]
         if not paths:
-            raise ValueError(f'No image in {osp.abspath(folder)} (option dataroot_lq): neither '
+            raise ValueError(f'No image in {osp.abspath(folder)} (option {option}): neither '
                              f'*{INPUT_SUFFIX}.<ext> files in its tree nor image files directly in it.')
         if check:
-            paths = screen_image_paths(paths, folder, 'dataroot_lq', self.logger)
+            paths = screen_image_paths(paths, folder, option, self.logger)
         return paths
 
     @staticmethod
@@ -390,9 +414,10 @@ class UnpairedContrastiveDataset(data.Dataset):
                 label = label[:, ::-1] if label is not None else None
             aligned = {key: img[..., 3 * (k + 1):3 * (k + 2)] for k, key in enumerate(aligned)}
             img = img[..., :3]
-        if self.darken is not None:
-            gamma = rng.uniform(*self.darken['gamma'])
-            gain = rng.uniform(*self.darken['gain'])
+        darken = self.lq_darken[i]
+        if darken is not None:
+            gamma = rng.uniform(*darken['gamma'])
+            gain = rng.uniform(*darken['gain'])
             img = np.clip(gain * np.power(np.clip(img, 0, 1), gamma), 0, 1).astype(np.float32)
 
         out = {'lq': img2tensor(np.ascontiguousarray(img), bgr2rgb=True, float32=True), 'lq_path': lq_path}

@@ -45,7 +45,7 @@ _CONTRASTIVE_DATASET = {
     'dataroot_neg': (STR, LIST, NULL), 'num_classes': (INT, ), 'ignore_index': (INT, ), 'crop_size': (INT, ),
     'use_hflip': (BOOL, ), 'darken': (DICT, NULL), 'random_in_val': (BOOL, ), 'seed': (INT, NULL),
     'repeat': (INT, ), 'check_images': (BOOL, ), 'io_backend': (DICT, ), 'resize_references': (BOOL, ),
-    'neg_sampling': (STR, ),
+    'neg_sampling': (STR, ), 'extra_inputs': (LIST, NULL),
 }
 # Datasets read their options from a dict: their keys are declared here (tests/test_option_checks.py checks that
 # every key their source reads is declared).
