@@ -5,7 +5,7 @@ import pytest
 from conftest import load_script
 
 from sclle_basicsr.benchmarks.inference_paths import CONFIGS
-from sclle_basicsr.benchmarks.inference_race import measure_rss, run_race
+from sclle_basicsr.benchmarks.inference_race import measure_rss, paired_quartiles, paired_ratio, run_race
 
 
 def test_tiny_race_reports_every_available_configuration(tmp_path, capsys):
@@ -26,6 +26,15 @@ def test_tiny_race_reports_every_available_configuration(tmp_path, capsys):
     assert report['targets'] and json.loads((tmp_path / 'r.json').read_text()) == json.loads(json.dumps(report))
     out = capsys.readouterr().out
     assert '| MP | path | MP/s |' in out and 'eager DCENet.forward' in out
+
+
+def test_the_ratio_pairs_each_round():
+    # 10 % slower than the peer in every round, whatever the load of that round
+    assert paired_ratio([1.1, 2.2, 1.1], [1.0, 2.0, 1.0]) == pytest.approx(1 / 1.1, abs=1e-3)
+    assert paired_ratio([1.0, 3.0, 1.0], [1.0, 1.0, 1.0]) == 1.0  # one disturbed run does not move the median
+    assert paired_quartiles([1.0] * 3, [1.0] * 3) is None
+    low, high = paired_quartiles([1.0, 1.0, 1.0, 1.0, 2.0], [1.0, 1.1, 0.9, 1.0, 1.0])
+    assert low < 1.0 < high
 
 
 def test_peak_rss_is_measured_in_a_fresh_process():

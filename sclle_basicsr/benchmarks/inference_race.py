@@ -1,14 +1,15 @@
 """The inference race: every configuration of :mod:`.inference_paths` on the same images, timed round-robin.
 
-Round-robin (one of each, then again in reverse order) so that load from other processes hits all configurations
-alike. Reported: the minimum over repeats in MP/s; the ratio to the best peer of the same precision, as the median
-over rounds of the peer's time over the configuration's time in that round (paired: a slow moment of a shared machine
-slows both, where best-of ratios moved by +-8 % between runs); the accuracy against torch fp32; optionally the peak
-RSS of a fresh process running the configuration once (:mod:`.rss_child`).
+Round-robin (one of each in a shuffled order, then again) so that load from other processes, and the threads a
+previous path leaves spinning, hit all configurations alike. Reported: the minimum over repeats in MP/s; the ratio
+to the best peer of the same precision, as the median over rounds of the peer's time over the configuration's time
+in that round (paired: a slow moment of a shared machine slows both); the accuracy against torch fp32; optionally
+the peak RSS of a fresh process running the configuration once (:mod:`.rss_child`).
 """
 import functools
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -50,7 +51,9 @@ def race(names, runners, x, tile, repeats, warmups=2):
             runners[name](x, tile)
     times = {name: [] for name in names}
     for round_ in range(repeats):
-        for name in (names if round_ % 2 == 0 else names[::-1]):
+        order = list(names)
+        random.Random(round_).shuffle(order)  # a path's predecessor (whose threads may still spin) varies
+        for name in order:
             t0 = time.perf_counter()
             runners[name](x, tile)
             times[name].append(time.perf_counter() - t0)
@@ -60,6 +63,16 @@ def race(names, runners, x, tile, repeats, warmups=2):
 def paired_ratio(times, peer_times):
     """Median over rounds of ``peer time / time``: above 1 when faster than the peer."""
     return round(statistics.median(p / t for t, p in zip(times, peer_times)), 3)
+
+
+def paired_quartiles(times, peer_times):
+    """First and third quartiles of the per-round ratios (how far one round's ratio moves), ``None`` under 4
+    rounds."""
+    ratios = [p / t for t, p in zip(times, peer_times)]
+    if len(ratios) < 4:
+        return None
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return [round(q1, 3), round(q3, 3)]
 
 
 def measure_rss(name, mp, threads, tile, tile_above, model_path=None):
@@ -151,6 +164,8 @@ def run_race(sizes, configs=tuple(CONFIGS), repeats=5, large_repeats=3, tile=384
             row = {'mp': mp, 'shape': [h, w], 'config': name, 'label': label, 'precision': precision, 'kind': kind,
                    'tile': size_tile, 'seconds': [round(s, 3) for s in times[name]], 'mp_per_s': round(rate, 3),
                    'vs_best_peer': paired_ratio(times[name], times[best_peer[precision]])
+                   if best_peer[precision] else None,
+                   'vs_best_peer_quartiles': paired_quartiles(times[name], times[best_peer[precision]])
                    if best_peer[precision] else None}
             if reference is not None and precision == 'fp32':
                 row['max_abs_diff_vs_fp32'] = float((outputs[name] - reference).abs().max())
