@@ -12,7 +12,7 @@ if [ "${1:-}" = prune ]; then
     newest=$(ls "$RUN/training_states" | sed -n 's/^\([0-9]*\)\.state$/\1/p' | sort -n | tail -1)
     [ -n "$newest" ] || { echo "no training state in $RUN/training_states" >&2; exit 1; }
     find "$RUN/training_states" -name '*.state' ! -name "$newest.state" -delete
-    find "$RUN/models" -name 'net_g_*.pth' ! -name "net_g_$newest.pth" ! -name net_g_latest.pth -delete
+    find "$RUN/models" -name 'net_g_*.pth' ! -name "net_g_$newest.pth" -delete  # net_g_latest: a copy of the newest
     echo "kept $RUN/training_states/$newest.state and $RUN/models/net_g_$newest.pth"
     exit 0
 fi

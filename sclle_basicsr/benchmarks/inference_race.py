@@ -60,15 +60,19 @@ def race(names, runners, x, tile, repeats, warmups=2):
     return times, outputs
 
 
+def _round_ratios(times, peer_times):
+    return [p / t for t, p in zip(times, peer_times)]
+
+
 def paired_ratio(times, peer_times):
     """Median over rounds of ``peer time / time``: above 1 when faster than the peer."""
-    return round(statistics.median(p / t for t, p in zip(times, peer_times)), 3)
+    return round(statistics.median(_round_ratios(times, peer_times)), 3)
 
 
 def paired_quartiles(times, peer_times):
     """First and third quartiles of the per-round ratios (how far one round's ratio moves), ``None`` under 4
     rounds."""
-    ratios = [p / t for t, p in zip(times, peer_times)]
+    ratios = _round_ratios(times, peer_times)
     if len(ratios) < 4:
         return None
     q1, _, q3 = statistics.quantiles(ratios, n=4)
