@@ -381,3 +381,35 @@ def test_lpips_backbone_is_read_by_the_package_checkpoint_reader(tmp_path):
                                                  r'read as a PyTorch checkpoint') as exc:
         ev.build_lpips(str(tmp_path / 'notes.pth'))
     assert '\n' not in str(exc.value)
+
+
+def test_output_brightness_of_the_input_and_of_a_brightening_network(tmp_path):
+    """identity gives the input's own grey statistics; a DCE-Net whose curves brighten everything gives more."""
+    from sclle_basicsr.archs.dcenet_arch import DCENet
+    for name in ('A', 'B'):
+        os.makedirs(tmp_path / 'sets' / name)
+    dark = np.full((16, 24, 3), 40, np.uint8)
+    dark[:4] = 250  # a bright band: 1/4 of the pixels above 0.9
+    cv2.imwrite(str(tmp_path / 'sets' / 'A' / 'a.png'), dark)
+    cv2.imwrite(str(tmp_path / 'sets' / 'B' / 'b.png'), np.full((8, 8, 3), 100, np.uint8))
+    net = DCENet()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.e_conv7.bias.fill_(-5.0)  # every curve parameter tanh(-5) ~ -1: x <- 2x - x^2, the strongest brightening
+    weights = tmp_path / 'bright.pth'
+    torch.save(net.state_dict(), weights)
+    out = tmp_path / 'out'
+    load_script('eval_output_brightness').main(['--checkpoints', 'identity', f'bright={weights}', '--sets', 'A', 'B',
+                                                '--dataroot', str(tmp_path / 'sets'), '--out', str(out)])
+    rows = {r['method']: r for r in read_csv(out / 'output_brightness.csv')}
+    ident, bright = rows['identity'], rows['bright']
+    assert float(ident['A_mean']) == pytest.approx((40 * 12 + 250 * 4) / 16 / 255, abs=1e-6)
+    assert float(ident['A_highlights']) == pytest.approx(0.25) and float(ident['A_p95']) == pytest.approx(250 / 255)
+    assert float(ident['B_mean']) == pytest.approx(100 / 255) and float(ident['B_highlights']) == 0
+    assert float(ident['average_mean']) == pytest.approx((float(ident['A_mean']) + float(ident['B_mean'])) / 2)
+    assert float(bright['A_mean']) > float(ident['A_mean']) + 0.3 and float(bright['B_highlights']) == 1.0
+    assert 'share of pixels above 0.9' in (out / 'output_brightness.md').read_text()
+    with pytest.raises(SystemExit, match='no images in'):
+        load_script('eval_output_brightness').main(['--checkpoints', 'identity', '--sets', 'C', '--dataroot',
+                                                    str(tmp_path / 'sets'), '--out', str(tmp_path / 'o2')])

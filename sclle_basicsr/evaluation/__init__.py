@@ -2,6 +2,7 @@
 
 * :mod:`.table1_niqe` (:func:`run_table1`): NIQE, UNIQUE and LOE on the five unpaired sets through BasicSR's test
   runner;
+* :mod:`.output_brightness` (:func:`run_output_brightness`): how bright each method leaves those sets;
 * :mod:`.table2_paired` (:func:`run_table2`): PSNR / SSIM / LPIPS on a paired set;
 * :mod:`.table4_segmentation` (:func:`run_table4`): mIoU of a frozen segmentor on darkened, enhanced Cityscapes;
 * :mod:`.methods`: what is compared (``identity``, DCE-Net checkpoints, any BasicSR network from a test option
@@ -30,6 +31,7 @@ from sclle_basicsr.evaluation.methods import (
     parse_config,
     parse_methods,
 )
+from sclle_basicsr.evaluation.output_brightness import run_output_brightness
 from sclle_basicsr.evaluation.table1_niqe import (
     LLE_SETS,
     TABLE1_METRICS,
@@ -64,6 +66,7 @@ __all__ = [
     'checkpoint_param_key', 'confusion_matrix', 'darken', 'default_out', 'describe', 'enhance', 'find_cityscapes_pairs',
     'gamma_key', 'identity_scores', 'inference_options', 'iou_from_confusion', 'load_cityscapes_pair', 'load_method',
     'make_output_dir', 'match_pairs', 'metric_options', 'parse_config', 'parse_methods', 'parse_runner_log',
-    'prepare_set_folders', 'read_color', 'run_table1', 'run_table2', 'run_table4', 'segment_miou', 'table1_options',
-    'tensor_to_uint8_bgr', 'unique_availability', 'write_table', 'write_table1_options'
+    'prepare_set_folders', 'read_color', 'run_output_brightness', 'run_table1', 'run_table2', 'run_table4',
+    'segment_miou', 'table1_options', 'tensor_to_uint8_bgr', 'unique_availability', 'write_table',
+    'write_table1_options'
 ]
