@@ -300,3 +300,48 @@ def test_contrastive_without_negatives_drops_the_negative_distance():
     torch.testing.assert_close(without(pred, pos), with_neg(pred, pos, negative=pred.clone()))
     with pytest.raises(ValueError, match='use_negatives is false'):
         without(pred, pos, negative=pos)
+
+
+# ------------------------------------------------------------------------------------------- label-free terms
+def test_whole_image_brightness_is_the_variance_of_the_image_brightness():
+    torch.manual_seed(5)
+    pred = torch.rand(2, 3, 6, 5, dtype=D, requires_grad=True)
+    loss = build_loss({'type': 'SemanticBrightnessLoss', 'ce_weight': 0, 'whole_image': True, 'loss_weight': 3.0})
+    assert loss.required_inputs == frozenset() and not loss.needs_segmentor
+    brightness = pred.detach().mean(dim=1)
+    expected = 3.0 * float(((brightness - brightness.mean(dim=(1, 2), keepdim=True))**2).mean())
+    assert float(loss(pred)) == pytest.approx(expected, rel=1e-9)
+    # a label map, if given, is not read: the whole image is one class
+    assert float(loss(pred, label=torch.randint(0, 4, (2, 6, 5)))) == pytest.approx(expected, rel=1e-9)
+    assert float(loss(pred, pred.flip(0))) == pytest.approx(expected, rel=1e-9)  # a stock call: gt is not read
+    # it pulls pixels brighter than the mean down and darker ones up
+    grad, = torch.autograd.grad(loss(pred), pred)
+    above = (brightness > brightness.mean(dim=(1, 2), keepdim=True)).unsqueeze(1).expand_as(grad)
+    assert (grad[above] > 0).all() and (grad[~above] < 0).all()
+    assert torch.autograd.gradcheck(lambda p: loss(p), (pred, ), eps=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match='set ce_weight: 0'):
+        SemanticBrightnessLoss(whole_image=True)
+
+
+def test_exposure_control_matches_hand_computation_and_gradcheck():
+    torch.manual_seed(6)
+    pred = torch.rand(2, 3, 9, 8, dtype=D)
+    loss = build_loss({'type': 'ExposureControlLoss', 'patch_size': 4, 'level': 0.7, 'loss_weight': 2.0})
+    grey = pred.mean(dim=1)
+    patches = [float(grey[i, y:y + 4, x:x + 4].mean()) for i in range(2) for y in (0, 4) for x in (0, 4)]
+    expected = 2.0 * sum((p - 0.7)**2 for p in patches) / len(patches)  # the partial ninth row is left out
+    assert float(loss(pred)) == pytest.approx(expected, rel=1e-9)
+    assert float(loss(pred, pred.flip(0))) == pytest.approx(expected, rel=1e-9)  # gt (a stock call) is not read
+    pred.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: loss(p), (pred, ), eps=1e-6, atol=1e-6)
+    assert float(build_loss({'type': 'ExposureControlLoss', 'patch_size': 1, 'level': 0.5})(
+        torch.full((1, 3, 2, 2), 0.5))) == 0
+
+
+def test_exposure_control_bad_options_and_inputs():
+    with pytest.raises(ValueError, match='level must be in'):
+        build_loss({'type': 'ExposureControlLoss', 'level': 1.5})
+    with pytest.raises(ValueError, match='patch_size must be a positive integer'):
+        build_loss({'type': 'ExposureControlLoss', 'patch_size': 0})
+    with pytest.raises(ValueError, match='smaller than one patch'):
+        build_loss({'type': 'ExposureControlLoss'})(torch.rand(1, 3, 8, 32))

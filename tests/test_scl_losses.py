@@ -148,3 +148,17 @@ def test_each_input_is_checked_once_per_step(monkeypatch):
     losses = SCLLosses(yaml.safe_load(VGG_LOSSES_YAML))
     losses(torch.rand(2, 3, 8, 8), **inputs(size=8))
     assert sorted(checked) == ['negative[0]', 'negative[1]', 'positive', 'pred', 'reference']
+
+
+def test_label_free_brightness_terms_need_no_input_and_add_their_standalone_values():
+    from basicsr.losses import build_loss
+    opts = {'semantic_opt': {'type': 'SemanticBrightnessLoss', 'ce_weight': 0, 'whole_image': True},
+            'exposure_opt': {'type': 'ExposureControlLoss', 'patch_size': 4}}
+    losses = SCLLosses(opts)
+    assert losses.required_inputs == set() and losses.segmentor is None
+    pred = torch.rand(2, 3, 16, 16)
+    total, log = losses(pred)
+    assert list(log) == ['l_sc', 'l_exp']
+    standalone = [float(build_loss(opt)(pred)) for opt in opts.values()]
+    assert [float(v) for v in log.values()] == pytest.approx(standalone)
+    assert float(total) == pytest.approx(sum(standalone))

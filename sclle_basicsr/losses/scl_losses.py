@@ -28,31 +28,34 @@ from torch import nn
 
 from sclle_basicsr.losses.color_constancy_loss import ColorConstancyLoss
 from sclle_basicsr.losses.contrastive_loss import SCLContrastiveLoss
+from sclle_basicsr.losses.exposure_control_loss import ExposureControlLoss
 from sclle_basicsr.losses.feature_retention_loss import FeatureRetentionLoss
 from sclle_basicsr.losses.semantic_brightness_loss import SemanticBrightnessLoss
 from sclle_basicsr.losses.vgg_features import build_vgg, check_image, extract_features
 
 # The losses SCLLosses builds; each declares its option key, log key, inputs and VGG layers.
-LOSS_TYPES = (SCLContrastiveLoss, SemanticBrightnessLoss, FeatureRetentionLoss, ColorConstancyLoss)
+LOSS_TYPES = (SCLContrastiveLoss, SemanticBrightnessLoss, FeatureRetentionLoss, ColorConstancyLoss,
+              ExposureControlLoss)
 
 
 class SCLLosses(nn.Module):
     """The configured SCL-LLE losses, evaluated with shared feature extraction.
 
     ``SCLLosses(train_opt)`` reads the optional keys ``contrastive_opt``, ``semantic_opt``, ``retention_opt``,
-    ``color_opt`` (BasicSR loss options with ``type``, built with ``basicsr.losses.build_loss``), ``vgg_opt``
-    (options of the one shared :class:`FrozenVGG16Features`; default: the VGG losses' own ``vgg`` options, which
-    must then agree) and ``segmentor_opt`` (options of the shared :class:`FrozenDeepLabV3Plus`; default: the
-    semantic loss's own ``segmentor`` options).  The losses build nothing themselves: the shared extractor (with
-    the union of the layers they need) and segmentor are built once here and attached to them.
+    ``color_opt``, ``exposure_opt`` (BasicSR loss options with ``type``, built with ``basicsr.losses.build_loss``),
+    ``vgg_opt`` (options of the one shared :class:`FrozenVGG16Features`; default: the VGG losses' own ``vgg``
+    options, which must then agree) and ``segmentor_opt`` (options of the shared
+    :class:`FrozenDeepLabV3Plus`; default: the semantic loss's own ``segmentor`` options).  The losses build
+    nothing themselves: the shared extractor (with the union of the layers they need) and segmentor are built once
+    here and attached to them.
 
     ``required_inputs``: the names among ``lq, curves, pos, neg, label`` the configured losses need (``curves``
     only when the colour loss has a non-zero ``smooth_weight``).
 
     ``forward(pred, *, lq=None, curves=None, pos=None, neg=None, label=None)`` -> ``(total, OrderedDict)`` with
-    log entries ``l_con``, ``l_sc``, ``l_fr``, ``l_cc`` for the configured losses.  ``neg``: a tensor or a list of
-    tensors (one per negative source).  A configured loss whose input is missing raises ValueError.  Each input is
-    checked once, by the first loss that reads it; the losses then work on the checked inputs.
+    log entries ``l_con``, ``l_sc``, ``l_fr``, ``l_cc``, ``l_exp`` for the configured losses.  ``neg``: a tensor or a
+    list of tensors (one per negative source).  A configured loss whose input is missing raises ValueError.  Each
+    input is checked once, by the first loss that reads it; the losses then work on the checked inputs.
     """
 
     def __init__(self, train_opt):

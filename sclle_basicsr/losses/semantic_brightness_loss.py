@@ -77,6 +77,11 @@ class SemanticBrightnessLoss(SCLLossBase):
     is off).  ``segmentor``: options of the :class:`FrozenDeepLabV3Plus` built on first standalone use; inside
     SCLLosses the shared one is attached.  A stock BasicSR model's ``loss(output, gt)`` is refused: it has no
     label maps (use ``train.semantic_opt`` of SRWithSCLLossesModel).
+
+    ``whole_image: true`` (with ``ce_weight: 0``) needs no label map: the whole image is one class, so the term is the
+    variance of the brightness over the image.  This is what the released code's per-class term (L_segexp) becomes
+    where nothing is labelled; it pulls highlights down and shadows up, and stands in for L_sc where no segmentor
+    checkpoint and no labels are at hand.
     """
     option_key = 'semantic_opt'
     log_key = 'l_sc'
@@ -89,8 +94,12 @@ class SemanticBrightnessLoss(SCLLossBase):
                  detach_segmentation=False,
                  num_classes=None,
                  segmentor=None,
+                 whole_image=False,
                  return_pair=False):
         super().__init__(return_pair)
+        if whole_image and ce_weight:
+            raise ValueError('SemanticBrightnessLoss: whole_image: true has no label maps for the CE; set ce_weight: 0')
+        self.whole_image = whole_image
         self.loss_weight = loss_weight
         self.ce_weight = ce_weight
         self.ignore_index = ignore_index
@@ -99,6 +108,10 @@ class SemanticBrightnessLoss(SCLLossBase):
         self.segmentor_opt = segmentor
         self.register_module('_segmentor', None)
         self._labels_checked_for = None
+
+    @property
+    def required_inputs(self):
+        return frozenset() if self.whole_image else frozenset(self.input_names)
 
     @property
     def needs_segmentor(self):
@@ -125,6 +138,8 @@ class SemanticBrightnessLoss(SCLLossBase):
     @property
     def label_classes(self):
         """The number of classes label ids must stay under: the segmentor's, or the option when the CE is off."""
+        if self.whole_image:
+            return 1
         return self.segmentor.num_classes if self.needs_segmentor else self.num_classes
 
     def trust_labels_checked_by(self, num_classes, ignore_index):
@@ -134,6 +149,9 @@ class SemanticBrightnessLoss(SCLLossBase):
         self._labels_checked_for = (num_classes, ignore_index)
 
     def check_inputs(self, pred, label=None):
+        if self.whole_image:  # one class, the whole image; a given label map is not read
+            return {'label': torch.zeros((pred.size(0), ) + tuple(pred.shape[-2:]), dtype=torch.long,
+                                         device=pred.device)}
         if label is None:
             raise ValueError('SemanticBrightnessLoss needs a label map (keyword label=)')
         num_classes = self.label_classes
@@ -141,7 +159,7 @@ class SemanticBrightnessLoss(SCLLossBase):
         return {'label': prepare_label(label, pred, self.ignore_index, num_classes, check_values=not checked)}
 
     def forward(self, pred, target=None, *, label=None):
-        if target is not None:
+        if target is not None and not self.whole_image:
             self.refuse_stock_call(
                 'a semantic label map (keyword label=)',
                 'Put it under train.semantic_opt of SRWithSCLLossesModel with a dataset that gives '

@@ -44,10 +44,10 @@ class SCLLLEModel(AtomicCheckpointsMixin, SRModel):
     atomically, and an image a metric cannot score is named and left out of that metric's mean
     (:meth:`nondist_validation`).
 
-    Training (``train:`` options): ``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt`` and the
-    shared ``vgg_opt`` / ``segmentor_opt`` go to :class:`SCLLosses`, which owns the frozen networks;
-    ``grad_clip_norm`` (0.1 in the released code), ``ema_decay``, ``amp: {dtype: bf16|fp16, init_scale}`` (the
-    losses' own arithmetic stays float32), and on CUDA ``tf32`` and ``deterministic``
+    Training (``train:`` options): ``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt``,
+    ``exposure_opt`` and the shared ``vgg_opt`` / ``segmentor_opt`` go to :class:`SCLLosses`, which owns the
+    frozen networks; ``grad_clip_norm`` (0.1 in the released code), ``ema_decay``, ``amp: {dtype: bf16|fp16,
+    init_scale}`` (the losses' own arithmetic stays float32), and on CUDA ``tf32`` and ``deterministic``
     (:mod:`sclle_basicsr.models.training_setup`).  One step is one
     forward of ``net_g`` that returns the image *and* its curve maps (``return_curves=True``), so the smoothness
     term needs no second forward.  Only ``net_g`` is wrapped by DDP; the frozen networks have no gradients to sync.

@@ -18,7 +18,7 @@ class SRWithSCLLossesModel(AtomicCheckpointsMixin, SRModel):
     exactly as in :class:`SCLLLEModel` (one option shape for both models), beside ``pixel_opt``.
 
     The keys are :class:`SCLLosses`' (``contrastive_opt``, ``semantic_opt``, ``retention_opt``, ``color_opt``
-    with ``smooth_weight: 0``, ``vgg_opt``, ``segmentor_opt``).  pred = the network output, lq = the
+    with ``smooth_weight: 0``, ``exposure_opt``, ``vgg_opt``, ``segmentor_opt``).  pred = the network output, lq = the
     input (bilinearly resized to the output size when the network changes the size); ``pos``, ``neg``, ``label``
     come from the batch (:class:`PairedContrastiveDataset` gives them with gt).  Curve maps are not available
     here.  ``pixel_opt`` / ``perceptual_opt`` are optional: the SCL losses alone are a valid objective.

@@ -119,7 +119,7 @@ def trust_dataset_label_checks(scl_losses, opt):
 
     semantic = scl_losses.losses['semantic'] if 'semantic' in scl_losses.losses else None
     dataset_opt = (opt.get('datasets') or {}).get('train')
-    if semantic is None or not dataset_opt or dataset_opt.get('type') not in DATASET_REGISTRY:
+    if semantic is None or semantic.whole_image or not dataset_opt or dataset_opt.get('type') not in DATASET_REGISTRY:
         return False
     if not issubclass(DATASET_REGISTRY.get(dataset_opt['type']), UnpairedContrastiveDataset):
         return False

@@ -73,7 +73,8 @@ REFINED_TYPES = {
 NETWORK_OPTIONS = {'vgg_opt': 'FrozenVGG16Features', 'segmentor_opt': 'FrozenDeepLabV3Plus',
                    'vgg': 'FrozenVGG16Features', 'segmentor': 'FrozenDeepLabV3Plus'}
 SCL_LOSS_KEYS = {'contrastive_opt': 'SCLContrastiveLoss', 'semantic_opt': 'SemanticBrightnessLoss',
-                 'retention_opt': 'FeatureRetentionLoss', 'color_opt': 'ColorConstancyLoss'}
+                 'retention_opt': 'FeatureRetentionLoss', 'color_opt': 'ColorConstancyLoss',
+                 'exposure_opt': 'ExposureControlLoss'}
 
 _SCL_LOSSES = {**{key: (DICT, NULL) for key in SCL_LOSS_KEYS}, 'vgg_opt': (DICT, NULL), 'segmentor_opt': (DICT, NULL)}
 _BASICSR_TRAIN = {'optim_g': (DICT, ), 'scheduler': (DICT, ), 'total_iter': (NUMBER, ), 'warmup_iter': (INT, ),
