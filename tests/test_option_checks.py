@@ -13,6 +13,7 @@ from sclle_basicsr.runner.option_checks import (
     BASICSR_DATASET_OPTIONS,
     DATASET_OPTIONS,
     MODEL_SECTIONS,
+    SCL_LOSS_KEYS,
     OptionsError,
     check_options,
 )
@@ -181,3 +182,9 @@ def test_both_models_take_the_scl_losses_in_one_shape():
     for opt in (recipe, paired):
         opt['train']['scl_losses'] = {'contrastive_opt': opt['train'].pop('contrastive_opt')}
         assert 'scl_losses' in refused(opt)
+
+
+def test_the_checked_loss_keys_are_the_ones_scl_losses_builds():
+    """The checks keep their own table (the module imports no torch); it must name every loss SCLLosses builds."""
+    from sclle_basicsr.losses.scl_losses import LOSS_TYPES
+    assert SCL_LOSS_KEYS == {cls.option_key: cls.__name__ for cls in LOSS_TYPES}

@@ -75,13 +75,13 @@ class SemanticBrightnessLoss(SCLLossBase):
     ``forward(pred, *, label)``: pred (N, 3, H, W) RGB [0, 1]; label (N, H, W) or (N, 1, H, W) class indices of the
     same size, 255 = ignore, others in [0, num_classes) (num_classes: the segmentor's, or the option when the CE
     is off).  ``segmentor``: options of the :class:`FrozenDeepLabV3Plus` built on first standalone use; inside
-    SCLLosses the shared one is attached.  A stock BasicSR model's ``loss(output, gt)`` is refused: it has no
-    label maps (use ``train.semantic_opt`` of SRWithSCLLossesModel).
+    SCLLosses the shared one is attached.  With labels, a stock BasicSR model's ``loss(output, gt)`` is refused: it has
+    no label maps (use ``train.semantic_opt`` of SRWithSCLLossesModel).
 
     ``whole_image: true`` (with ``ce_weight: 0``) needs no label map: the whole image is one class, so the term is the
     variance of the brightness over the image.  This is what the released code's per-class term (L_segexp) becomes
     where nothing is labelled; it pulls highlights down and shadows up, and stands in for L_sc where no segmentor
-    checkpoint and no labels are at hand.
+    checkpoint and no labels are at hand.  It reads no gt either, so a stock model's ``loss(output, gt)`` may use it.
     """
     option_key = 'semantic_opt'
     log_key = 'l_sc'
