@@ -1,5 +1,6 @@
 """scripts/run_long_training.sh: a recipe must be named, and git keeps exactly what a later session resumes from
-(options, logs, the newest checkpoint and training state) while the study's generated data stays out."""
+(options, logs, the newest checkpoint and training state) while the study's generated data and the run lock stay
+out."""
 import os.path as osp
 import shutil
 import subprocess
@@ -43,5 +44,7 @@ def test_git_keeps_the_resumable_state_of_each_long_run_and_not_its_data(recipe)
     kept = [f'experiments/long_run_{recipe}/options/ablation_full_wo_Lsc.yml', f'{run}/models/net_g_4000.pth',
             f'{run}/training_states/4000.state', f'{run}/train_ablation_full_wo_Lsc_20261204_183938.log']
     dropped = [f'experiments/long_run_{recipe}/data/sice/positive/a.png', f'experiments/long_run_{recipe}/table3.md',
-               f'{run}/visualization/DICM/a.png', 'experiments/ablation_study/options/ablation_full_wo_Lsc.yml']
+               f'{run}/visualization/DICM/a.png',
+               f'experiments/long_run_{recipe}/experiments/.ablation_full_wo_Lsc.lock',
+               'experiments/ablation_study/options/ablation_full_wo_Lsc.yml']
     assert _ignored(kept + dropped) == set(dropped)
