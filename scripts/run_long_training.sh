@@ -2,8 +2,9 @@
 # The long CPU runs toward the released weights (docs/reproduction.md "The long runs"): the full recipe without L_sc,
 # cosine learning rate to 1e-6, NIQE of the five sets every 1,000 iterations, a training state every 500.
 #   cosine8k     8,000 iterations, EMA 0.999
-#   variance4k   the best 1,000-iteration recipe, 4,000 iterations: EMA 0.99, darkened SICE positives as more
+#   variance4k   a best 1,000-iteration recipe, 4,000 iterations: EMA 0.99, darkened SICE positives as more
 #                inputs, references resized whole, L_fr x10, whole-image brightness variance x20
+#   variance100_4k   the same with the brightness variance at weight 100
 # Usage:
 #   scripts/run_long_training.sh RECIPE          train, or continue from the newest training state (--auto_resume)
 #   scripts/run_long_training.sh RECIPE prune    keep only the newest training state and its checkpoint (committed)
@@ -12,8 +13,9 @@ cd "$(dirname "$0")/.."
 RECIPE=${1:-}
 case "$RECIPE" in
     cosine8k) ITERS=8000 ;;
-    variance4k) ITERS=4000 ;;
-    *) echo "usage: $0 cosine8k|variance4k [prune]" >&2; exit 2 ;;
+    variance4k) ITERS=4000 VARIANCE_WEIGHT=20.0 ;;
+    variance100_4k) ITERS=4000 VARIANCE_WEIGHT=100.0 ;;
+    *) echo "usage: $0 cosine8k|variance4k|variance100_4k [prune]" >&2; exit 2 ;;
 esac
 STUDY=experiments/long_run_$RECIPE
 RUN=$STUDY/experiments/ablation_full_wo_Lsc
@@ -34,10 +36,10 @@ COMMON=("train:scheduler={type: CosineAnnealingRestartLR, periods: [$ITERS], res
         "$(val_set 1 DICM)" "$(val_set 2 LIME)" "$(val_set 3 MEF)" "$(val_set 4 NPE)" "$(val_set 5 VV)")
 case "$RECIPE" in
     cosine8k) RECIPE_SET=("train:ema_decay=0.999") ;;
-    variance4k) RECIPE_SET=("train:ema_decay=0.99" "datasets:train:resize_references=true"
+    variance*) RECIPE_SET=("train:ema_decay=0.99" "datasets:train:resize_references=true"
         "datasets:train:extra_inputs=[{dataroot: $STUDY/data/sice/positive, darken: {gamma: [1.5, 3.0], gain: [0.4, 0.9]}}]"
         "train:retention_opt:loss_weight=10"
-        "train:semantic_opt={type: SemanticBrightnessLoss, loss_weight: 20.0, ce_weight: 0, whole_image: true}") ;;
+        "train:semantic_opt={type: SemanticBrightnessLoss, loss_weight: $VARIANCE_WEIGHT, ce_weight: 0, whole_image: true}") ;;
 esac
 exec "${PYTHON:-python}" scripts/run_ablation_study.py --runs full_wo_Lsc --jobs 1 --iters $ITERS --study_dir $STUDY \
     --set "${COMMON[@]}" "${RECIPE_SET[@]}"

@@ -16,7 +16,7 @@ SCRIPT = osp.join(REPO_ROOT, 'scripts', 'run_long_training.sh')
 def test_a_missing_or_unknown_recipe_or_action_is_a_usage_error(args):
     done = subprocess.run(['bash', SCRIPT, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done
-    assert 'usage:' in done.stderr and ('cosine8k|variance4k' in done.stderr or 'variance4k [prune]' in done.stderr)
+    assert 'usage:' in done.stderr and ('cosine8k|variance4k|variance100_4k' in done.stderr or 'variance4k [prune]' in done.stderr)
 
 
 def test_prune_without_a_training_state_is_an_error_that_names_the_folder(tmp_path):
@@ -38,7 +38,7 @@ def _ignored(paths):
     return set(done.stdout.split())
 
 
-@pytest.mark.parametrize('recipe', ['cosine8k', 'variance4k'])
+@pytest.mark.parametrize('recipe', ['cosine8k', 'variance4k', 'variance100_4k'])
 def test_git_keeps_the_resumable_state_of_each_long_run_and_not_its_data(recipe):
     run = f'experiments/long_run_{recipe}/experiments/ablation_full_wo_Lsc'
     kept = [f'experiments/long_run_{recipe}/options/ablation_full_wo_Lsc.yml', f'{run}/models/net_g_4000.pth',
