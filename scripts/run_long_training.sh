@@ -11,13 +11,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=${1:-}
+STUDY=experiments/long_run_$RECIPE
+variance() { ITERS=4000 RECIPE_SET=("train:ema_decay=0.99" "datasets:train:resize_references=true"
+    "datasets:train:extra_inputs=[{dataroot: $STUDY/data/sice/positive, darken: {gamma: [1.5, 3.0], gain: [0.4, 0.9]}}]"
+    "train:retention_opt:loss_weight=10"
+    "train:semantic_opt={type: SemanticBrightnessLoss, loss_weight: $1, ce_weight: 0, whole_image: true}"); }
 case "$RECIPE" in
-    cosine8k) ITERS=8000 ;;
-    variance4k) ITERS=4000 VARIANCE_WEIGHT=20.0 ;;
-    variance100_4k) ITERS=4000 VARIANCE_WEIGHT=100.0 ;;
+    cosine8k) ITERS=8000 RECIPE_SET=("train:ema_decay=0.999") ;;
+    variance4k) variance 20.0 ;;
+    variance100_4k) variance 100.0 ;;
     *) echo "usage: $0 cosine8k|variance4k|variance100_4k [prune]" >&2; exit 2 ;;
 esac
-STUDY=experiments/long_run_$RECIPE
 RUN=$STUDY/experiments/ablation_full_wo_Lsc
 if [ "${2:-}" = prune ]; then
     newest=$(ls "$RUN/training_states" | sed -n 's/^\([0-9]*\)\.state$/\1/p' | sort -n | tail -1)
@@ -34,12 +38,5 @@ COMMON=("train:scheduler={type: CosineAnnealingRestartLR, periods: [$ITERS], res
         "logger:save_checkpoint_freq=500"
         "val={val_freq: 1000, save_img: false, tile: 512, metrics: {niqe: {type: calculate_niqe, crop_border: 0, better: lower}}}"
         "$(val_set 1 DICM)" "$(val_set 2 LIME)" "$(val_set 3 MEF)" "$(val_set 4 NPE)" "$(val_set 5 VV)")
-case "$RECIPE" in
-    cosine8k) RECIPE_SET=("train:ema_decay=0.999") ;;
-    variance*) RECIPE_SET=("train:ema_decay=0.99" "datasets:train:resize_references=true"
-        "datasets:train:extra_inputs=[{dataroot: $STUDY/data/sice/positive, darken: {gamma: [1.5, 3.0], gain: [0.4, 0.9]}}]"
-        "train:retention_opt:loss_weight=10"
-        "train:semantic_opt={type: SemanticBrightnessLoss, loss_weight: $VARIANCE_WEIGHT, ce_weight: 0, whole_image: true}") ;;
-esac
 exec "${PYTHON:-python}" scripts/run_ablation_study.py --runs full_wo_Lsc --jobs 1 --iters $ITERS --study_dir $STUDY \
     --set "${COMMON[@]}" "${RECIPE_SET[@]}"
