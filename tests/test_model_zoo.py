@@ -27,7 +27,7 @@ def test_committed_files_match_their_sha256_and_load_as_dcenet():
         assert f.read() == model_zoo.readme(entries)
 
 
-@pytest.mark.parametrize('name', ['sclle_full_recipe_wo_Lsc_1k.pth', 'sclle_recipe_variance100_1k.pth'])
+@pytest.mark.parametrize('name', ['sclle_full_recipe_wo_Lsc_1k.pth', 'sclle_long_run_variance100_4k.pth'])
 def test_published_niqe_is_recomputed_from_the_committed_file(tmp_path, name):
     require_asset('lle_testsets', 'LIME')
     compared = model_zoo.verify(names=[name], sets=('LIME', ), out=str(tmp_path / 'verify'), log=lambda *_: None)
